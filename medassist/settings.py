@@ -1,0 +1,136 @@
+"""Settings: the one place where backends are chosen.
+
+Every backend switch is a URL or a path read from the environment (prefix ``MEDASSIST_``) or a
+``.env`` file, so the embedded default and the hospital deployment run the same code:
+
+========================  ==================================  ======================================
+setting                   empty (default)                     set
+========================  ==================================  ======================================
+``llm_base_url``          extractive mode (no LLM)            any OpenAI-compatible server (vLLM);
+                                                              ``local`` = embedded llama.cpp server
+``embedding_url``         local sentence-transformers model   OpenAI-compatible ``/v1/embeddings``
+``qdrant_url``            embedded qdrant-edge (data dir)     Qdrant server (qdrant-client)
+``database_url``          SQLite files under the data dir     PostgreSQL (checkpoints, audit, chat)
+========================  ==================================  ======================================
+
+Precedence (pydantic-settings): explicit keyword arguments > environment > ``.env`` > defaults.
+
+Example::
+
+    >>> from medassist.settings import Settings
+    >>> Settings(llm_base_url="").llm_mode
+    'extractive'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: sha256 of the assembled EmbeddingGemma-300M ``model.safetensors`` (see ENVIRONMENT.md).
+EMBEDDINGGEMMA_SHA256 = "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEDASSIST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # ------------------------------------------------------------------ storage
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("medassist", appauthor=False)),
+        description="Models, embedded index, SQLite databases, caches.",
+    )
+    # ------------------------------------------------------------------ LLM
+    llm_base_url: str = Field(
+        default="",
+        description="OpenAI-compatible base URL (…/v1). Empty: extractive mode. 'local': embedded llama.cpp.",
+    )
+    llm_model: str = Field(default="", description="Model name sent to the server (vLLM: served model name).")
+    llm_api_key: str = Field(default="EMPTY", description="API key for the LLM server (vLLM accepts any).")
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 2
+    llm_max_tokens: int = 768  # bounded: a small model can otherwise generate until the timeout
+    llm_local_port: int = 8766
+    llm_local_threads: int = 1  # measured: 2 threads on 2 cores collapse under load
+    # ------------------------------------------------------------------ embeddings
+    embedding_url: str = Field(default="", description="OpenAI-compatible /v1 base URL; empty = local model.")
+    embedding_model: str = Field(default="", description="Local model folder, or model name for the URL backend.")
+    embedding_dim: int = Field(default=768, description="Vector size; < 768 uses Matryoshka truncation (512, 256, 128).")
+    embedding_batch_size: int = 16
+    # ------------------------------------------------------------------ stores
+    qdrant_url: str = Field(default="", description="Qdrant server URL; empty = embedded qdrant-edge.")
+    qdrant_api_key: str = ""
+    database_url: str = Field(default="", description="PostgreSQL URL; empty = SQLite under the data dir.")
+    # ------------------------------------------------------------------ limits & behaviour
+    max_upload_mb: float = 20.0
+    max_question_chars: int = 2000
+    weak_evidence_threshold: float = 0.35
+    # ------------------------------------------------------------------ letterhead (DOCX export)
+    hospital_name: str = "Centre Hospitalier Universitaire de Valmont"
+    hospital_address: str = "1 avenue de la République, 99000 Valmont"
+    hospital_phone: str = "01 23 45 67 89"
+    # ------------------------------------------------------------------ UI
+    users_file: Path | None = Field(default=None, description="YAML users file; default: <data_dir>/users.yaml")
+    ui_port: int = 8000
+
+    @field_validator("llm_base_url", "embedding_url", "qdrant_url", "database_url")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    # ------------------------------------------------------------------ derived paths
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def embedding_model_path(self) -> Path:
+        return Path(self.embedding_model) if self.embedding_model else self.models_dir / "embeddinggemma-300m"
+
+    @property
+    def llm_mode(self) -> Literal["extractive", "local", "remote"]:
+        if not self.llm_base_url:
+            return "extractive"
+        return "local" if self.llm_base_url == "local" else "remote"
+
+    @property
+    def llm_effective_url(self) -> str:
+        """The /v1 base URL to call ("" in extractive mode)."""
+        if self.llm_mode == "local":
+            return f"http://127.0.0.1:{self.llm_local_port}/v1"
+        return self.llm_base_url
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "medassist.sqlite"
+
+    @property
+    def effective_database_url(self) -> str:
+        """SQLAlchemy-style URL of the relational database (audit, users, feedback)."""
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.models_dir, self.cache_dir, self.index_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

@@ -1,0 +1,301 @@
+"""Retrieval service: ingest files into the stores and search them, always within a scope.
+
+This is the one entry point the tools, the agent, the UI and the CLI use. Search is hybrid
+(dense EmbeddingGemma + sparse French BM25) with a fusion measured on our dev QA set (see
+``bench/retrieval_bench.py``; reciprocal-rank fusion and weighted score fusion are both available).
+
+Ingestion is idempotent and crash-safe: a document's content hash (file bytes + declared metadata
++ chunker version) is compared to the one recorded in the document store; unchanged files are
+skipped, changed files have their old chunks deleted before the new ones are written, and the
+document row is written last. Any error on one file is reported in French and the batch goes on.
+
+Example::
+
+    >>> svc = RetrievalService(get_settings())                          # doctest: +SKIP
+    >>> svc.ingest_paths([Path("knowledge/patients")]).added[:2]         # doctest: +SKIP
+    ['P001-D01', 'P001-D02']
+    >>> svc.search_patient("P001", "anticoagulant de sortie").hits[0].chunk.doc_id  # doctest: +SKIP
+    'P001-D05'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from medassist.schemas import (
+    Chunk, Corpus, DocumentMeta, IngestError, IngestReport, Patient, SearchHit, SearchResult,
+)
+from medassist.settings import Settings
+from retrieval.chunking import chunk_text
+from retrieval.docstore import DocStore
+from retrieval.parsing import SUPPORTED_SUFFIXES, ParseError, parse_file
+from retrieval.store import ClientStore, EdgeStore, FrenchBm25, Scope, ScopeError, StoreError, VectorStore
+
+CHUNKER_VERSION = "2"
+FusionMode = Literal["rrf", "weighted"]
+SearchMode = Literal["hybrid", "dense", "bm25"]
+#: Fusion kept after measuring both on the dev QA set (bench/retrieval_bench.py); see README.
+DEFAULT_FUSION: FusionMode = "rrf"
+_DATE = re.compile(r"\b(\d{2})/(\d{2})/(\d{4})\b")
+
+
+class UnknownPatientError(LookupError):
+    pass
+
+
+def make_store(settings: Settings) -> VectorStore:
+    """The vector store backend the settings name (one place)."""
+    if settings.qdrant_url:
+        return ClientStore(settings.embedding_dim, url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+    return EdgeStore(settings.index_dir, settings.embedding_dim)
+
+
+def fuse(dense: list[tuple[Chunk, float]], sparse: list[tuple[Chunk, float]], mode: FusionMode = DEFAULT_FUSION,
+         k_rrf: int = 60, w_dense: float = 0.6) -> list[SearchHit]:
+    """Combine dense and sparse hit lists into one ranking (pure function, tested directly)."""
+    by_id: dict[str, SearchHit] = {}
+    for c, s in dense:
+        by_id.setdefault(c.chunk_id, SearchHit(chunk=c, score=0.0)).dense_score = s
+    for c, s in sparse:
+        by_id.setdefault(c.chunk_id, SearchHit(chunk=c, score=0.0)).sparse_score = s
+    if mode == "rrf":
+        for rank, (c, _) in enumerate(dense):
+            by_id[c.chunk_id].score += 1.0 / (k_rrf + rank + 1)
+        for rank, (c, _) in enumerate(sparse):
+            by_id[c.chunk_id].score += 1.0 / (k_rrf + rank + 1)
+    else:
+        smax = max((s for _, s in sparse), default=0.0) or 1.0
+        for h in by_id.values():
+            h.score = w_dense * (h.dense_score or 0.0) + (1 - w_dense) * ((h.sparse_score or 0.0) / smax)
+    return sorted(by_id.values(), key=lambda h: h.score, reverse=True)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", s).strip("-")[:80] or "document"
+
+
+class RetrievalService:
+    def __init__(self, settings: Settings, *, embedder=None, store: VectorStore | None = None):
+        self.settings = settings
+        settings.ensure_dirs()
+        self._embedder = embedder
+        self.store = store or make_store(settings)
+        self.docs = DocStore(settings)
+        self.bm25 = FrenchBm25()
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from retrieval.embedder import get_embedder
+
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ================================================================ ingestion
+    def ingest_paths(self, paths: list[Path], *, patient_id: str | None = None, corpus: Corpus | None = None,
+                     progress: Callable[[str], None] | None = None) -> IngestReport:
+        """Ingest files or folders. Folders holding ``patient.json`` are patient records; a folder
+        with ``index.json`` (or ``corpus=procedures``) is the procedure corpus; loose files need a
+        patient id or ``corpus=procedures``."""
+        report = IngestReport()
+        t0 = time.perf_counter()
+        jobs: list[tuple[Scope, Path, DocumentMeta | None]] = []
+        for raw in paths:
+            path = Path(raw)
+            try:
+                jobs.extend(self._plan(path, patient_id, corpus))
+            except (ScopeError, UnknownPatientError, ValueError, OSError) as exc:
+                report.errors.append(IngestError(path=str(path), message=str(exc)))
+        for i, (scope, path, meta) in enumerate(jobs):
+            if progress:
+                progress(f"[{i + 1}/{len(jobs)}] {path.name}")
+            self._ingest_one(scope, path, meta, report)
+        if isinstance(self.store, EdgeStore) and (report.added or report.replaced):
+            self.store.optimize()
+        report.seconds = round(time.perf_counter() - t0, 3)
+        report.embed_seconds = round(report.embed_seconds, 3)
+        return report
+
+    def _plan(self, path: Path, patient_id: str | None, corpus: Corpus | None):
+        if not path.exists():
+            raise ValueError(f"Chemin introuvable : « {path} ».")
+        if path.is_dir():
+            if (path / "patient.json").exists():
+                return self._plan_patient_folder(path)
+            if corpus == Corpus.procedures or (path / "index.json").exists():
+                return self._plan_procedures(path)
+            subs = sorted(p for p in path.iterdir() if p.is_dir() and (p / "patient.json").exists())
+            if subs:
+                return [job for s in subs for job in self._plan_patient_folder(s)]
+            if patient_id:
+                files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+                return [job for f in files for job in self._plan(f, patient_id, corpus)]
+            raise ValueError(f"« {path} » n'est ni un dossier patient (patient.json) ni le corpus des procédures.")
+        if corpus == Corpus.procedures:
+            return [(Scope.procedures(), path, None)]
+        if not patient_id:
+            raise ScopeError(f"« {path.name} » : précisez le patient (--patient) ou --corpus procedures.")
+        if self.docs.get_patient(patient_id) is None:
+            raise UnknownPatientError(f"Patient inconnu : « {patient_id} ».")
+        return [(Scope.patient(patient_id), path, None)]
+
+    def _plan_patient_folder(self, folder: Path):
+        try:
+            patient = Patient.model_validate_json((folder / "patient.json").read_text(encoding="utf-8"))
+        except Exception as exc:
+            raise ValueError(f"patient.json invalide dans « {folder.name} » ({type(exc).__name__}).") from exc
+        self.docs.upsert_patient(patient)
+        scope = Scope.patient(patient.id)
+        declared = {d.file: d for d in patient.documents}
+        jobs = [(scope, folder / d.file, d) for d in patient.documents]
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and f.name not in declared and f.name != "patient.json" and not f.name.startswith((".", "_")):
+                jobs.append((scope, f, None))
+        return jobs
+
+    def _plan_procedures(self, folder: Path):
+        index = {}
+        if (folder / "index.json").exists():
+            for entry in json.loads((folder / "index.json").read_text(encoding="utf-8")):
+                index[entry["file"]] = DocumentMeta(
+                    id=entry["id"], file=entry["file"], type="autre", date=entry["date"], title=entry["title"],
+                    author=entry.get("author"),
+                )
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                       and not p.name.startswith((".", "_")))
+        return [(Scope.procedures(), f, index.get(f.name)) for f in files]
+
+    def _infer_meta(self, scope: Scope, path: Path, text: str) -> DocumentMeta:
+        m = _DATE.search(text)
+        try:
+            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1))) if m else date.today()
+        except ValueError:
+            d = date.today()
+        first = next((ln.strip(" #*") for ln in text.splitlines() if ln.strip()), path.stem)
+        prefix = f"{scope.patient_id}-" if scope.patient_id else "PRO-"
+        return DocumentMeta(id=prefix + _slug(path.stem), file=path.name, type="autre", date=d, title=first[:120])
+
+    def _ingest_one(self, scope: Scope, path: Path, meta: DocumentMeta | None, report: IngestReport) -> None:
+        name = path.name
+        try:
+            if not path.exists():
+                raise ParseError(f"Fichier déclaré mais introuvable : « {name} ».")
+            size_mb = path.stat().st_size / 1e6
+            if size_mb > self.settings.max_upload_mb:
+                raise ParseError(
+                    f"« {name} » dépasse la taille maximale autorisée ({size_mb:.1f} Mo > {self.settings.max_upload_mb:g} Mo)."
+                )
+            raw = path.read_bytes()
+            parsed = parse_file(path)
+            meta = meta or self._infer_meta(scope, path, parsed.text)
+            digest = _sha256(raw + meta.model_dump_json().encode() + CHUNKER_VERSION.encode()
+                             + str(self.settings.embedding_dim).encode())
+            previous = self.docs.content_hash(scope.corpus, scope.patient_id, meta.id)
+            if previous == digest and self.store.count(scope, meta.id) > 0:
+                report.unchanged.append(meta.id)
+                return
+            pieces = chunk_text(parsed.text)
+            chunks = [
+                Chunk(
+                    chunk_id=f"{scope.corpus.value}/{scope.patient_id or '-'}/{meta.id}/{i}", corpus=scope.corpus,
+                    patient_id=scope.patient_id, doc_id=meta.id, doc_type=meta.type, title=meta.title,
+                    date=meta.date.isoformat(), author=meta.author, stay_id=meta.stay_id, section=p.section,
+                    page=parsed.page_at(p.start), start=p.start, end=p.end, text=p.text, content_hash=digest,
+                )
+                for i, p in enumerate(pieces)
+            ]
+            t = time.perf_counter()
+            dense = self.embedder.embed_documents([self._embed_text(c) for c in chunks])
+            report.embed_seconds += time.perf_counter() - t
+            sparse = [self.bm25.document(self._embed_text(c)) for c in chunks]
+            # old chunks out, new chunks in, document row last (see module docstring)
+            self.store.delete_document(scope, meta.id)
+            self.store.upsert(scope, chunks, dense, sparse)
+            self.docs.put_document(
+                scope.corpus, scope.patient_id, meta, source_name=name, content_hash=digest, text=parsed.text,
+                blocks=[(b.start, b.end, b.page) for b in parsed.blocks], pages=parsed.pages, chunks=len(chunks),
+            )
+            (report.replaced if previous else report.added).append(meta.id)
+            report.chunks += len(chunks)
+        except (ParseError, StoreError, ScopeError) as exc:
+            report.errors.append(IngestError(path=str(path), message=str(exc)))
+        except Exception as exc:  # an unexpected failure on one file must not stop the batch
+            report.errors.append(IngestError(path=str(path), message=f"Échec de l'indexation de « {name} » ({type(exc).__name__})."))
+
+    @staticmethod
+    def _embed_text(c: Chunk) -> str:
+        head = c.title + (f" — {c.section}" if c.section else "")
+        return f"{head}\n{c.text}"
+
+    # ================================================================ deletion
+    def delete_document(self, scope: Scope, doc_id: str) -> bool:
+        self.store.delete_document(scope, doc_id)
+        return self.docs.delete_document(scope.corpus, scope.patient_id, doc_id)
+
+    def delete_patient(self, patient_id: str) -> None:
+        self.store.delete_scope(Scope.patient(patient_id))
+        self.docs.delete_patient(patient_id)
+
+    # ================================================================ search
+    def search(self, scope: Scope, query: str, *, k: int = 5, mode: SearchMode = "hybrid",
+               fusion: FusionMode = DEFAULT_FUSION, candidates: int = 30) -> SearchResult:
+        query = (query or "").strip()
+        if not query:
+            raise ValueError("La question est vide.")
+        if len(query) > self.settings.max_question_chars:
+            raise ValueError(f"La question dépasse {self.settings.max_question_chars} caractères.")
+        if scope.corpus == Corpus.patients and self.docs.get_patient(scope.patient_id) is None:
+            raise UnknownPatientError(f"Patient inconnu : « {scope.patient_id} ».")
+        dense: list[tuple[Chunk, float]] = []
+        sparse: list[tuple[Chunk, float]] = []
+        if mode in ("hybrid", "dense"):
+            dense = self.store.dense_search(scope, self.embedder.embed_query(query), candidates)
+        if mode in ("hybrid", "bm25"):
+            sparse = self.store.sparse_search(scope, self.bm25.query(query), candidates)
+        if mode == "dense":
+            hits = [SearchHit(chunk=c, score=s, dense_score=s) for c, s in dense]
+        elif mode == "bm25":
+            hits = [SearchHit(chunk=c, score=s, sparse_score=s) for c, s in sparse]
+        else:
+            hits = fuse(dense, sparse, fusion)
+        hits = hits[:k]
+        best_dense = max((s for _, s in dense), default=None)
+        weak = not hits or (best_dense is not None and best_dense < self.settings.weak_evidence_threshold)
+        warning = None
+        if not hits:
+            warning = "Aucun passage pertinent trouvé dans les documents."
+        elif weak:
+            warning = "Preuves faibles : aucun passage ne correspond nettement à la question ; vérifiez les sources."
+        return SearchResult(query=query, corpus=scope.corpus, patient_id=scope.patient_id, hits=hits,
+                            weak_evidence=weak, warning=warning)
+
+    def search_patient(self, patient_id: str, query: str, **kw) -> SearchResult:
+        return self.search(Scope.patient(patient_id), query, **kw)
+
+    def search_procedures(self, query: str, **kw) -> SearchResult:
+        return self.search(Scope.procedures(), query, **kw)
+
+    # ================================================================ reading
+    def document_text(self, scope: Scope, doc_id: str) -> dict | None:
+        """The stored document (extracted text, metadata), only within the scope."""
+        return self.docs.get_document(scope.corpus, scope.patient_id, doc_id)
+
+    def patient_documents(self, patient_id: str) -> list[dict]:
+        if self.docs.get_patient(patient_id) is None:
+            raise UnknownPatientError(f"Patient inconnu : « {patient_id} ».")
+        return self.docs.list_documents(Corpus.patients, patient_id)
+
