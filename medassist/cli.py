@@ -95,6 +95,108 @@ def llm_check(json_out: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------- retrieval
+def _service():
+    from retrieval.service import RetrievalService
+    from retrieval.store import StoreError
+
+    try:
+        return RetrievalService(get_settings())
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Fichiers ou dossiers (dossier patient avec patient.json, corpus des procédures).")],
+    patient: Annotated[str | None, typer.Option("--patient", help="Identifiant du patient pour des fichiers isolés.")] = None,
+    corpus: Annotated[str | None, typer.Option("--corpus", help="patients ou procedures.")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Supprime le document (--doc) ou tout le dossier du patient.")] = False,
+    doc: Annotated[str | None, typer.Option("--doc", help="Identifiant de document à supprimer (avec --delete).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Indexe des dossiers patients ou des procédures (idempotent ; un fichier modifié remplace l'ancien)."""
+    from rich.progress import Progress
+
+    from medassist.schemas import Corpus
+    from retrieval.store import Scope, StoreError
+
+    try:
+        corpus_enum = Corpus(corpus) if corpus else None
+    except ValueError:
+        fail("--corpus doit valoir « patients » ou « procedures ».")
+    svc = _service()
+    try:
+        if delete:
+            if corpus_enum == Corpus.procedures and doc:
+                ok = svc.delete_document(Scope.procedures(), doc)
+            elif patient and doc:
+                ok = svc.delete_document(Scope.patient(patient), doc)
+            elif patient:
+                svc.delete_patient(patient)
+                ok = True
+            else:
+                fail("--delete demande --patient (et éventuellement --doc) ou --corpus procedures --doc.")
+            if json_out:
+                emit_json({"deleted": ok, "patient": patient, "doc": doc})
+            else:
+                typer.echo("Supprimé." if ok else "Rien à supprimer.")
+            return
+        with Progress(disable=json_out, transient=True) as bar:
+            task = bar.add_task("Indexation", total=None)
+            report = svc.ingest_paths(paths, patient_id=patient, corpus=corpus_enum,
+                                      progress=lambda m: bar.update(task, description=f"Indexation {m}"))
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        svc.close()
+    if json_out:
+        emit_json(report)
+    else:
+        typer.echo(
+            f"{len(report.added)} ajouté(s), {len(report.replaced)} remplacé(s), {len(report.unchanged)} inchangé(s), "
+            f"{report.chunks} fragment(s) en {report.seconds:.1f} s (embeddings : {report.embed_seconds:.1f} s)."
+        )
+        for err in report.errors:
+            typer.secho(f"  ✗ {err.message}", fg=typer.colors.YELLOW, err=True)
+    if report.errors and not (report.added or report.replaced or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Question ou mots-clés.")],
+    patient: Annotated[str | None, typer.Option("--patient", help="Dossier patient où chercher.")] = None,
+    corpus: Annotated[str, typer.Option("--corpus", help="patients ou procedures.")] = "patients",
+    k: Annotated[int, typer.Option("-k", help="Nombre de passages.")] = 5,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, dense ou bm25.")] = "hybrid",
+    json_out: JsonOpt = False,
+) -> None:
+    """Recherche des passages cités dans un dossier patient ou dans les procédures."""
+    from retrieval.service import UnknownPatientError
+    from retrieval.store import Scope, ScopeError, StoreError
+
+    if mode not in ("hybrid", "dense", "bm25"):
+        fail("--mode doit valoir hybrid, dense ou bm25.")
+    svc = _service()
+    try:
+        scope = Scope.procedures() if corpus == "procedures" else Scope.patient(patient or "")
+        result = svc.search(scope, query, k=k, mode=mode)
+    except (ScopeError, UnknownPatientError, ValueError, StoreError) as exc:
+        fail(str(exc).strip("'\""))
+    finally:
+        svc.close()
+    if json_out:
+        emit_json(result)
+        return
+    if result.warning:
+        typer.secho(result.warning, fg=typer.colors.YELLOW)
+    for i, h in enumerate(result.hits, 1):
+        c = h.chunk
+        typer.secho(f"[{i}] {c.title} ({c.date}) — {c.doc_id}, car. {c.start}-{c.end} — score {h.score:.3f}", bold=True)
+        typer.echo("    " + c.text[:400].replace("\n", "\n    "))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -152,7 +152,7 @@ def _strip_span(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-def chunk_text(text: str, *, max_chars: int = 1200, min_chars: int = 200) -> list[TextChunk]:
+def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list[TextChunk]:
     """Cut ``text`` into section-bounded chunks with exact offsets."""
     # 1. sections: (heading or None, start, end)
     sections: list[tuple[str | None, int, int]] = []

@@ -69,7 +69,7 @@ class LocalEmbedder:
         self.model = SentenceTransformer(
             str(path), device="cpu", trust_remote_code=False, model_kwargs=kwargs, local_files_only=True
         )
-        native = self.model.get_sentence_embedding_dimension() or dim
+        native = self.model.get_embedding_dimension() or dim
         self.dim = min(dim, native)
         self.batch_size = batch_size
         self.name = f"local:{path.name}:{self.dim}"

@@ -299,3 +299,25 @@ class RetrievalService:
             raise UnknownPatientError(f"Patient inconnu : « {patient_id} ».")
         return self.docs.list_documents(Corpus.patients, patient_id)
 
+
+
+_SERVICE: RetrievalService | None = None
+
+
+def get_service(settings: Settings | None = None) -> RetrievalService:
+    """The process-wide service: the embedded index allows one opener per process, and the
+    embedding model is loaded once."""
+    global _SERVICE
+    if _SERVICE is None:
+        from medassist.settings import get_settings
+
+        _SERVICE = RetrievalService(settings or get_settings())
+    return _SERVICE
+
+
+def reset_service() -> None:
+    """Close and forget the process-wide service (tests, settings changes)."""
+    global _SERVICE
+    if _SERVICE is not None:
+        _SERVICE.close()
+    _SERVICE = None
