@@ -55,9 +55,17 @@ documents = Table(
 )
 
 
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` (the form libpq and the LangGraph checkpointer take) -> psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    eng = create_engine(url, future=True, pool_pre_ping=True)
+    eng = create_engine(sqlalchemy_url(url), future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn, _):  # WAL: readers (UI) and one writer (ingest) coexist

@@ -1,0 +1,40 @@
+# Two commands from a fresh machine (both install what they need first):
+#   make run   -> installs, provisions models, indexes the synthetic corpus, serves the UI on localhost:8000
+#   make test  -> installs, provisions models, runs the test suite
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The CPU torch wheel lies on our machines' disk; elsewhere uv takes torch from the index.
+FIND_LINKS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
+PYTEST_ARGS ?=
+
+.PHONY: install setup index run test test-fast eval bench clean-index
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml overrides.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(PY) $(FIND_LINKS) --override overrides.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: install
+	$(BIN)/medassist setup
+
+index: setup
+	$(BIN)/medassist ingest knowledge/patients knowledge/procedures
+
+run: index
+	$(BIN)/medassist ui
+
+test: setup
+	MEDASSIST_REQUIRE_MODELS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+eval: index
+	$(BIN)/medassist eval --suite all --report reports/latest
+
+bench: setup
+	$(BIN)/medassist bench --scale 1k,10k,100k --report reports/bench
