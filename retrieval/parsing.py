@@ -117,6 +117,20 @@ def _read_text(path: Path) -> str:
     raise ParseError(f"Encodage de « {path.name} » non reconnu.")  # pragma: no cover - latin-1 decodes all
 
 
+def _check_pdf(path: Path) -> None:
+    """pdfminer silently returns nothing for a truncated PDF; say "corrupt", not "scanned"."""
+    raw = path.read_bytes()
+    if not raw.startswith(b"%PDF") or b"%%EOF" not in raw[-2048:]:
+        raise ParseError(f"« {path.name} » est illisible ou corrompu (PDF tronqué ou invalide).")
+    try:
+        from pypdf import PdfReader
+
+        if len(PdfReader(path).pages) == 0:
+            raise ValueError("no pages")
+    except Exception as exc:
+        raise ParseError(f"« {path.name} » est illisible ou corrompu (PDF invalide).") from exc
+
+
 def parse_file(path: str | Path) -> ParsedDocument:
     """Parse one file; raise :class:`ParseError` (French) for empty, corrupt or unsupported files."""
     path = Path(path)
@@ -128,6 +142,8 @@ def parse_file(path: str | Path) -> ParsedDocument:
         raise ParseError(f"Fichier introuvable : « {path.name} ».")
     if path.stat().st_size == 0:
         raise ParseError(f"« {path.name} » est vide.")
+    if path.suffix.lower() == ".pdf":
+        _check_pdf(path)
     try:
         elements = _partition(path)
     except ParseError:

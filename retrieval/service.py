@@ -38,7 +38,7 @@ from retrieval.docstore import DocStore
 from retrieval.parsing import SUPPORTED_SUFFIXES, ParseError, parse_file
 from retrieval.store import ClientStore, EdgeStore, FrenchBm25, Scope, ScopeError, StoreError, VectorStore
 
-CHUNKER_VERSION = "2"
+INDEX_VERSION = "3"
 FusionMode = Literal["rrf", "weighted"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 #: Fusion kept after measuring both on the dev QA set (bench/retrieval_bench.py); see README.
@@ -202,7 +202,7 @@ class RetrievalService:
             raw = path.read_bytes()
             parsed = parse_file(path)
             meta = meta or self._infer_meta(scope, path, parsed.text)
-            digest = _sha256(raw + meta.model_dump_json().encode() + CHUNKER_VERSION.encode()
+            digest = _sha256(raw + meta.model_dump_json().encode() + INDEX_VERSION.encode()
                              + str(self.settings.embedding_dim).encode())
             previous = self.docs.content_hash(scope.corpus, scope.patient_id, meta.id)
             if previous == digest and self.store.count(scope, meta.id) > 0:

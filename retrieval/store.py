@@ -266,6 +266,9 @@ class ClientStore:
                     vectors_config={"dense": m.VectorParams(size=self.dim, distance=m.Distance.COSINE)},
                     sparse_vectors_config={"bm25": m.SparseVectorParams(modifier=m.Modifier.IDF)},
                 )
+                if self.name == "qdrant-client-local":  # local mode ignores payload indexes (warns)
+                    self._ready.add(collection)
+                    return
                 self.client.create_payload_index(
                     collection, "patient_id", m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True)
                 )
@@ -334,13 +337,30 @@ class ClientStore:
 
 
 # =========================================================================== BM25
+def french_stopwords() -> set[str]:
+    """spaCy's French stop words, with and without accents, plus question words.
+
+    Qdrant folds accents *before* removing stop words, so its own French list misses "été" (→
+    "ete") and the folded "à" (→ "a") survives and matches every "à" in the corpus; we add the
+    folded forms. One-letter tokens are dropped by ``min_token_len``.
+    """
+    import unicodedata
+
+    from spacy.lang.fr.stop_words import STOP_WORDS
+
+    fold = lambda w: unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()  # noqa: E731
+    return set(STOP_WORDS) | {fold(w) for w in STOP_WORDS} | {"quel", "quelle", "quels", "quelles"}
+
+
 class FrenchBm25:
     """Qdrant's BM25 with French stop words, Snowball stemming and accent folding."""
 
     def __init__(self, avg_len: float = 120.0):
         import qdrant_edge as q
 
-        self.model = q.Bm25(q.Bm25Config(language="french", ascii_folding=True, avg_len=avg_len))
+        stop = q.StopwordsSet(languages={q.Language.French}, custom=french_stopwords())
+        self.model = q.Bm25(q.Bm25Config(language="french", ascii_folding=True, avg_len=avg_len,
+                                         min_token_len=2, stopwords=stop))
 
     def document(self, text: str) -> SparseVec:
         v = self.model.embed_document(text)
