@@ -197,6 +197,156 @@ def search(
         typer.echo("    " + c.text[:400].replace("\n", "\n    "))
 
 
+# --------------------------------------------------------------------------- users
+def resolve_user(username: str | None, role: str):
+    """A named user from the users file, or the local operator (shell access on the server) with
+    the role the command needs; every access is audited under that name."""
+    import getpass
+
+    from medassist.access import User
+    from medassist.schemas import Role
+
+    if username:
+        from ui.auth import get_user
+
+        user = get_user(username, get_settings())
+        if user is None:
+            fail(f"Utilisateur inconnu : « {username} ».")
+        return user
+    return User(username=f"cli:{getpass.getuser()}", role=Role(role), display_name="Opérateur (ligne de commande)")
+
+
+UserOpt = Annotated[str | None, typer.Option("--user", help="Utilisateur (fichier des utilisateurs) ; défaut : opérateur local.")]
+
+
+def _guarded(fn):
+    """Run a tool call; French message for refusals and bad input, never a traceback."""
+    from medassist.access import AccessDenied
+    from retrieval.service import UnknownPatientError
+    from retrieval.store import ScopeError, StoreError
+
+    try:
+        return fn()
+    except (AccessDenied, UnknownPatientError, ScopeError, StoreError, LookupError, ValueError) as exc:
+        fail(str(exc).strip("'\""))
+
+
+# --------------------------------------------------------------------------- coding
+@app.command()
+def code(
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient dont on code le séjour.")] = None,
+    stay: Annotated[str | None, typer.Option("--stay", help="Séjour (défaut : le plus récent).")] = None,
+    text_file: Annotated[Path | None, typer.Option("--text-file", help="Synthèse de séjour en texte libre.")] = None,
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Propose des codes CIM-10 (DP/DAS) avec leurs preuves, vérifiés contre la table ATIH."""
+    from tools.coding import SourceText, suggest_codes
+
+    if bool(patient) == bool(text_file):
+        fail("Indiquez soit --patient, soit --text-file.")
+    if text_file:
+        try:
+            text = text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            fail(f"Fichier illisible : « {text_file} ».")
+        if not text.strip():
+            fail(f"« {text_file.name} » est vide.")
+        result = suggest_codes([SourceText(source="text", text=text)])
+        payload = result
+    else:
+        from tools.coding.patient import code_patient
+
+        u = resolve_user(user, "coder")
+        pc = _guarded(lambda: code_patient(u, patient, stay))
+        result = pc.result
+        payload = {**pc.result.model_dump(mode="json"), "patient_id": pc.patient_id, "stay_id": pc.stay_id,
+                   "documents": pc.documents}
+    if json_out:
+        emit_json(payload)
+        return
+    for s in result.suggestions:
+        ev = s.evidence[0] if s.evidence else None
+        typer.echo(f"{s.role:<4} {s.code:<8} {s.score:.2f}  {s.label}" + (f"\n       « {ev.quote[:100]} » ({ev.source})" if ev else ""))
+    for w in result.warnings:
+        typer.secho(f"  ! {w}", fg=typer.colors.YELLOW)
+
+
+# --------------------------------------------------------------------------- agent
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Question sur le dossier du patient.")],
+    patient: Annotated[str, typer.Option("--patient", help="Identifiant du patient.")],
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Pose une question sur un dossier : réponse citée (mode extractif ou génératif)."""
+    from agents.runner import run_turn
+
+    u = resolve_user(user, "clinician")
+    answer = _guarded(lambda: run_turn(u, patient, question))
+    if json_out:
+        emit_json(answer.cli_payload())
+        return
+    typer.secho(f"[mode {answer.mode}]", fg=typer.colors.CYAN)
+    typer.echo(answer.answer)
+    for i, c in enumerate(answer.citations, 1):
+        typer.secho(f"  [{i}] {c.title} ({c.doc_id}, car. {c.start}-{c.end})", dim=True)
+
+
+# --------------------------------------------------------------------------- audit & export
+@app.command()
+def audit(
+    patient: Annotated[str | None, typer.Option("--patient", help="Accès à ce patient.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Accès de cet utilisateur.")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 200,
+    json_out: JsonOpt = False,
+) -> None:
+    """Journal d'audit des accès aux données patient (ajout seul)."""
+    from medassist import audit as audit_mod
+
+    rows = audit_mod.query(patient_id=patient, username=user, limit=limit)
+    if json_out:
+        emit_json({"entries": rows})
+        return
+    for r in rows:
+        typer.echo(f"{r['at']}  {r['username']:<14} {r['role']:<9} {r['action']:<20} {r['patient_id'] or '-':<6} "
+                   f"{r['outcome']:<7} {', '.join(r['documents'])}")
+
+
+@app.command()
+def export(
+    patient: Annotated[str, typer.Option("--patient", help="Patient à exporter.")],
+    out: Annotated[Path, typer.Option("--pseudonymise", help="Dossier de sortie de l'export pseudonymisé.")],
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Exporte un dossier pseudonymisé (noms, adresses, téléphones, dates décalées, identifiants)."""
+    from tools.pseudonymise import PseudonymisationError, export_pseudonymised
+
+    u = resolve_user(user, "coder")
+    try:
+        report = _guarded(lambda: export_pseudonymised(u, patient, out))
+    except PseudonymisationError as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(report)
+        return
+    typer.echo(report.summary_fr())
+
+
+# --------------------------------------------------------------------------- UI
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """Lance l'interface web (Chainlit) en français."""
+    from ui.launch import run_ui
+
+    raise typer.Exit(run_ui(host, port))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
