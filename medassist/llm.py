@@ -48,6 +48,10 @@ def check_health(settings: Settings, timeout: float = 3.0) -> LlmHealth:
         models = tuple(m.get("id", "") for m in r.json().get("data", []))
     except httpx.ConnectError:
         return LlmHealth(False, f"Le serveur de modèle de langage est injoignable ({settings.llm_effective_url}).")
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code in (401, 403):
+            return LlmHealth(False, "Le serveur de modèle de langage refuse la clé d'API (MEDASSIST_LLM_API_KEY).")
+        return LlmHealth(False, f"Le serveur de modèle de langage répond en erreur (HTTP {exc.response.status_code}).")
     except httpx.TimeoutException:
         return LlmHealth(False, f"Le serveur de modèle de langage ne répond pas à temps ({settings.llm_effective_url}).")
     except (httpx.HTTPError, ValueError) as exc:
