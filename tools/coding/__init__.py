@@ -1,0 +1,29 @@
+"""CIM-10 coding tool: deterministic, cited suggestions (DP/DAS) for a hospital stay.
+
+Public API::
+
+    from tools.coding import SourceText, suggest_codes
+    result = suggest_codes([SourceText(source="text", text="...")], llm=None, top_k=10)
+    result.model_dump()  # {"suggestions": [...], "warnings": [...], "excluded": [...]}
+
+See :mod:`tools.coding.extract` for the method, :mod:`tools.coding.rules` for the ATIH precision
+rules and :mod:`tools.coding.verify` for the optional LLM check.
+"""
+
+from .extract import CHRONIC_PREFIXES, LabelSearch, suggest_codes
+from .schemas import CodeSuggestion, CodingResult, Evidence, ExcludedMention, SourceText
+from .verify import LlmCodeChoice, LlmVerdict, verify_with_llm
+
+__all__ = [
+    "CHRONIC_PREFIXES",
+    "CodeSuggestion",
+    "CodingResult",
+    "Evidence",
+    "ExcludedMention",
+    "LabelSearch",
+    "LlmCodeChoice",
+    "LlmVerdict",
+    "SourceText",
+    "suggest_codes",
+    "verify_with_llm",
+]
