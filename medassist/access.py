@@ -12,7 +12,9 @@ code_cim10             yes        yes    no     coding reads the clinical record
 draft_discharge        yes        no     no     a medical letter, signed by a physician
 draft_summary          yes        no     no     clinical synthesis
 draft_appointment      yes        no     yes    secretaries convene patients; the tool reads
-                                                only identity, GP and allergies (preparation)
+                                                only identity, GP and allergies (preparation),
+                                                and the latest treatment list for metformin
+                                                when the exam uses iodinated contrast
 search_procedures      yes        yes    yes    hospital procedures are not patient data
 upload_document        yes        no     no     adds to the clinical record
 export_pseudonymised   no         yes    no     research extracts go through the DIM

@@ -49,7 +49,10 @@ _ready: set[str] = set()
 def _engine():
     from retrieval.docstore import engine_for
 
-    url = get_settings().effective_database_url
+    settings = get_settings()
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     eng = engine_for(url)
     if url not in _ready:
         _meta.create_all(eng)

@@ -272,6 +272,49 @@ def code(
         typer.secho(f"  ! {w}", fg=typer.colors.YELLOW)
 
 
+# --------------------------------------------------------------------------- drafting
+@app.command()
+def draft(
+    kind: Annotated[str, typer.Argument(help="discharge (lettre de liaison), appointment (convocation) ou summary (synthèse).")],
+    patient: Annotated[str, typer.Option("--patient", help="Identifiant du patient.")],
+    stay: Annotated[str | None, typer.Option("--stay", help="Séjour (lettre de liaison ; défaut : le dernier).")] = None,
+    request: Annotated[str | None, typer.Option("--request", help="Demande de convocation en texte libre.")] = None,
+    docx: Annotated[Path | None, typer.Option("--docx", help="Exporte le brouillon en DOCX (en-tête de l'établissement).")] = None,
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rédige un brouillon cité et vérifié : lettre de liaison, convocation ou synthèse du dossier."""
+    from tools.drafting import DraftError, default_llm, draft_appointment, draft_discharge, draft_summary, export_docx, render_text
+
+    settings = get_settings()
+    llm = default_llm(settings)
+    if kind == "discharge":
+        u = resolve_user(user, "clinician")
+        fn = lambda: draft_discharge(u, patient, stay, llm=llm)  # noqa: E731
+    elif kind == "appointment":
+        if not request:
+            fail("--request est obligatoire pour une convocation (examen, date, heure, praticien).")
+        u = resolve_user(user, "admin")
+        fn = lambda: draft_appointment(u, patient, request, llm=llm)  # noqa: E731
+    elif kind == "summary":
+        u = resolve_user(user, "clinician")
+        fn = lambda: draft_summary(u, patient, llm=llm)  # noqa: E731
+    else:
+        fail("Type de brouillon inconnu : discharge, appointment ou summary.")
+    try:
+        result = _guarded(fn)
+    except DraftError as exc:
+        fail(str(exc))
+    if docx:
+        export_docx(result, docx, settings)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(render_text(result, settings))
+        if docx:
+            typer.secho(f"DOCX écrit : {docx}", fg=typer.colors.GREEN, err=True)
+
+
 # --------------------------------------------------------------------------- agent
 @app.command()
 def ask(
@@ -333,6 +376,56 @@ def export(
         emit_json(report)
         return
     typer.echo(report.summary_fr())
+
+
+# --------------------------------------------------------------------------- evaluation
+@app.command("eval")
+def eval_cmd(
+    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security ou all.")] = "all",
+    report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport (Markdown, JSON, graphiques).")] = None,
+    cases: Annotated[Path | None, typer.Option("--cases", help="Autre jeu de cas (dossiers patients + JSONL).")] = None,
+    update_readme: Annotated[bool, typer.Option("--update-readme", help="Réécrit la section Results du README.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Évalue chaque couche sur les jeux de développement et écrit un rapport lisible."""
+    from bench.harness import SUITES, markdown_report, run_eval, update_readme as write_readme
+
+    suites = list(SUITES) if suite == "all" else [s.strip() for s in suite.split(",")]
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        fail(f"Suite inconnue : {', '.join(unknown)} (choix : {', '.join(SUITES)}, all).")
+    if cases is not None and not cases.is_dir():
+        fail(f"Dossier de cas introuvable : « {cases} ».")
+    result = run_eval(suites, report, cases)
+    if update_readme:
+        bench_json = (report or Path("reports/latest")).parent / "bench" / "bench.json"
+        bench = json.loads(bench_json.read_text()) if bench_json.exists() else None
+        write_readme(Path("README.md"), result, bench)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(markdown_report(result))
+
+
+@app.command()
+def bench(
+    scale: Annotated[str, typer.Option("--scale", help="Tailles d'index, ex. 1k,10k,100k.")] = "1k,10k",
+    report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport.")] = None,
+    queries: Annotated[int, typer.Option("--queries", help="Requêtes par taille et par moteur.")] = 100,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mesure débit d'indexation, latences (qdrant-edge vs qdrant-client), codage et agent."""
+    from bench.harness import bench_lines, run_bench
+
+    try:
+        scales = [int(float(x.lower().replace("k", "")) * (1000 if "k" in x.lower() else 1)) for x in scale.split(",")]
+    except ValueError:
+        fail("--scale attend une liste comme 1k,10k,100k.")
+    result = run_bench(scales, report, queries=queries)
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo("\n".join(bench_lines(result)))
 
 
 # --------------------------------------------------------------------------- UI

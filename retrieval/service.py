@@ -42,7 +42,7 @@ INDEX_VERSION = "3"
 FusionMode = Literal["rrf", "weighted"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 #: Fusion kept after measuring both on the dev QA set (bench/retrieval_bench.py); see README.
-DEFAULT_FUSION: FusionMode = "rrf"
+DEFAULT_FUSION: FusionMode = "weighted"
 _DATE = re.compile(r"\b(\d{2})/(\d{2})/(\d{4})\b")
 
 
@@ -58,8 +58,14 @@ def make_store(settings: Settings) -> VectorStore:
 
 
 def fuse(dense: list[tuple[Chunk, float]], sparse: list[tuple[Chunk, float]], mode: FusionMode = DEFAULT_FUSION,
-         k_rrf: int = 60, w_dense: float = 0.6) -> list[SearchHit]:
-    """Combine dense and sparse hit lists into one ranking (pure function, tested directly)."""
+         k_rrf: int = 60, w_dense: float = 0.7) -> list[SearchHit]:
+    """Combine dense and sparse hit lists into one ranking (pure function, tested directly).
+
+    ``rrf``: reciprocal-rank fusion. ``weighted``: each list's scores min-max normalised within the
+    query's candidates, then ``w_dense * dense + (1 - w_dense) * sparse``. Measured on the dev QA
+    set (254 questions, bench/retrieval_bench.py): weighted 0.7 gives recall@1 0.76 / recall@3 0.91
+    against RRF k=60 0.73 / 0.89, dense alone 0.73 / 0.90, BM25 alone 0.64 / 0.85.
+    """
     by_id: dict[str, SearchHit] = {}
     for c, s in dense:
         by_id.setdefault(c.chunk_id, SearchHit(chunk=c, score=0.0)).dense_score = s
@@ -71,9 +77,15 @@ def fuse(dense: list[tuple[Chunk, float]], sparse: list[tuple[Chunk, float]], mo
         for rank, (c, _) in enumerate(sparse):
             by_id[c.chunk_id].score += 1.0 / (k_rrf + rank + 1)
     else:
-        smax = max((s for _, s in sparse), default=0.0) or 1.0
-        for h in by_id.values():
-            h.score = w_dense * (h.dense_score or 0.0) + (1 - w_dense) * ((h.sparse_score or 0.0) / smax)
+        def minmax(hits: list[tuple[Chunk, float]]) -> dict[str, float]:
+            if not hits:
+                return {}
+            lo, hi = min(s for _, s in hits), max(s for _, s in hits)
+            return {c.chunk_id: (s - lo) / (hi - lo) if hi > lo else 1.0 for c, s in hits}
+
+        nd, ns = minmax(dense), minmax(sparse)
+        for cid, h in by_id.items():
+            h.score = w_dense * nd.get(cid, 0.0) + (1 - w_dense) * ns.get(cid, 0.0)
     return sorted(by_id.values(), key=lambda h: h.score, reverse=True)
 
 

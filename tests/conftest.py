@@ -66,13 +66,17 @@ def _session_env(tmp_path_factory):
 
 
 def _corpus_hash() -> str:
-    h = hashlib.sha256()
-    roots = [KNOWLEDGE / "patients", KNOWLEDGE / "procedures", REPO / "retrieval"]
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and "_src" not in p.parts:
-                h.update(str(p.relative_to(REPO)).encode())
-                h.update(p.read_bytes())
+    """Changes when the indexed content would: corpus files, parsing, chunking, or INDEX_VERSION
+    (bumped by hand when the stored vectors change, e.g. BM25 settings)."""
+    from retrieval.service import INDEX_VERSION
+
+    h = hashlib.sha256(INDEX_VERSION.encode())
+    files = [p for root in (KNOWLEDGE / "patients", KNOWLEDGE / "procedures") for p in sorted(root.rglob("*"))]
+    files += [REPO / "retrieval" / "parsing.py", REPO / "retrieval" / "chunking.py"]
+    for p in files:
+        if p.is_file() and "__pycache__" not in p.parts and "_src" not in p.parts:
+            h.update(str(p.relative_to(REPO)).encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -86,18 +90,29 @@ def corpus_service(_session_env):
 
     settings = get_settings()
     cache = Path(os.environ.get("MEDASSIST_TEST_CACHE", Path.home() / ".cache" / "medassist-tests")) / _corpus_hash()
-    if not (cache / "ready").exists():
-        build = cache.with_name(cache.name + ".build")
-        shutil.rmtree(build, ignore_errors=True)
-        build.mkdir(parents=True)
-        s = settings.model_copy(update={"data_dir": build})
-        svc = RetrievalService(s)
-        report = svc.ingest_paths([KNOWLEDGE / "patients", KNOWLEDGE / "procedures"])
-        svc.close()
-        assert not report.errors, report.errors
-        (build / "ready").write_text("ok")
-        shutil.rmtree(cache, ignore_errors=True)
-        build.rename(cache)
+    from filelock import FileLock
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache) + ".lock"):  # several test processes may start at once
+        if not (cache / "ready").exists():
+            build = cache.with_name(cache.name + ".build")
+            shutil.rmtree(build, ignore_errors=True)
+            build.mkdir(parents=True)
+            s = settings.model_copy(update={"data_dir": build})
+            svc = RetrievalService(s)
+            report = svc.ingest_paths([KNOWLEDGE / "patients", KNOWLEDGE / "procedures"])
+            svc.close()
+            assert not report.errors, report.errors
+            (build / "ready").write_text("ok")
+            shutil.rmtree(cache, ignore_errors=True)
+            build.rename(cache)
+    from medassist import audit
+    from retrieval.docstore import engine_for
+
+    reset_service()
+    engine_for(settings.effective_database_url).dispose()  # the SQLite file is replaced below:
+    engine_for.cache_clear()                                # no pooled connection may survive it
+    audit._ready.clear()
     shutil.rmtree(settings.data_dir / "index", ignore_errors=True)
     shutil.copytree(cache / "index", settings.data_dir / "index")
     for src in cache.glob("medassist.sqlite*"):  # with its WAL: the build engine may not have checkpointed

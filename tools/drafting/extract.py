@@ -1,0 +1,688 @@
+"""Deterministic extraction from a patient's record: sections, bullets, sentences, medications.
+
+Why: "extract, then generate". Every fact of a draft is first *located* in a source document and
+cited with exact offsets (``doc.text[start:end] == quote``); nothing here paraphrases. The parsers
+are regular expressions over the extracted text that :mod:`retrieval.parsing` stores, tolerant
+to the variations of the corpus: headings alone on their line (``# Évolution``, ``CONCLUSION :``,
+``MOTIF D'HOSPITALISATION:``) or inline (``Conclusion : …``), bullets ``-``/``•``/``*``, French
+decimals, brand names in parentheses — and the shapes PDF and plain-text extraction produce, where
+the lines of a paragraph are joined ("- APIXABAN 5 mg : … - BISOPROLOL 2,5 mg : …") and a heading
+is glued at the end of the previous list ("… le matin Traitements arrêtés ou modifiés").
+
+Example::
+
+    >>> t = "TRAITEMENT DE SORTIE :\\n- RAMIPRIL 2,5 mg : 1 comprimé le matin\\n- LÉVOTHYROXINE (LEVOTHYROX) 88 µg : 1 cp"
+    >>> doc = SourceDoc(doc_id="D1", title="CRH", doc_type="compte_rendu_hospitalisation", date=None, text=t)
+    >>> [(m.key, m.dose) for m in doc.medications("Traitement de sortie")]
+    [('ramipril', '2,5 mg'), ('levothyroxine', '88 µg')]
+    >>> parse_medication("- INSULINE GLARGINE (LANTUS) : 24 UI le soir").dose
+    '24 UI'
+
+Limits: a treatment written as prose ("Traitement inchangé par ailleurs : APIXABAN 5 mg…") is
+quoted but not parsed into medication lines; tables are read only as flattened text; section
+headings unknown to :data:`retrieval.chunking.SECTION_NAMES` and to :data:`EXTRA_SECTIONS` are
+not detected (their text stays in the previous section).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+from medassist.schemas import Patient, Stay
+from retrieval.chunking import SECTION_NAMES, heading_name
+from tools.drafting.models import PATIENT_JSON, DraftCitation, DraftError
+
+
+# --------------------------------------------------------------------------- normalisation
+def norm(s: str) -> str:
+    """Lower case, no accents, straight apostrophes, single spaces (for comparisons only)."""
+    s = s.replace("µ", "u").replace("μ", "u").replace("’", "'").replace("œ", "oe").replace("Œ", "OE")
+    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"\s+", " ", s).strip()
+
+
+#: Headings of this corpus that :mod:`retrieval.chunking` does not know (normalised -> display).
+EXTRA_SECTIONS: dict[str, str] = {
+    "medicaments": "Traitement",
+    "allergie": "Allergies",
+    "traitement": "Traitement",
+    "traitements": "Traitement",
+    "traitement actuel": "Traitement en cours",
+    "traitement de fond": "Traitement en cours",
+    "modifications therapeutiques": "Modifications thérapeutiques",
+    "modification therapeutique": "Modifications thérapeutiques",
+    "consignes de sortie": "Consignes de sortie",
+    "prochaine cure": "Suivi",
+    "prochain rendez-vous": "Suivi",
+    "conduite a tenir": "Suivi",
+    "tolerance": "Tolérance",
+    "premedication": "Prémédication",
+    "traitements administres": "Traitements administrés",
+    "examen": "Examen clinique",
+    "soins infirmiers": "Soins infirmiers",
+    "resultats recuperes": "Résultats",
+    "depuis la sortie": "Évolution",
+    "diagnostic principal": "Diagnostic",
+    "diagnostics associes": "Diagnostic",
+    "synthese du sejour": "Conclusion",
+    "evenements indesirables": "Événements indésirables",
+    "incidents": "Incidents",
+    "incidents peroperatoires": "Incidents",
+    "complications peroperatoires": "Incidents",
+    "complications": "Incidents",
+    "parametres avant la cure": "Paramètres avant la cure",
+    "evaluation avant la cure": "Paramètres avant la cure",
+    "tolerance de la seance": "Tolérance",
+    "chimiotherapie administree": "Traitements administrés",
+    "support et consignes": "Consignes de sortie",
+    "consignes": "Consignes de sortie",
+    "consignes post-operatoires": "Consignes de sortie",
+    "implants poses": "Dispositif implanté",
+    "evolution depuis la sortie": "Évolution",
+    "conclusion et conduite a tenir": "Conclusion",
+    "ne pas prendre": "Ne pas prendre",
+    "information du patient": "Information du patient",
+    "information de la patiente": "Information du patient",
+    "commentaire": "Commentaire",
+    "commentaire du biologiste": "Commentaire",
+    "protocole": "Protocole",
+    "intervention": "Intervention",
+    "bilan d'extension": "Bilan d'extension",
+    "presentation du dossier": "Présentation du dossier",
+    "proposition de la rcp": "Proposition",
+    "renseignements cliniques": "Renseignements cliniques",
+    "constatations": "Constatations",
+    "description": "Description",
+    "examens transmis": "Examens transmis",
+    "examen transmis": "Examens transmis",
+    "examens transmis a un laboratoire exterieur": "Examens transmis",
+    "ordonnance": "Ordonnance",
+    "dispositif implante": "Dispositif implanté",
+    "materiel implante": "Dispositif implanté",
+}
+
+#: Every heading name we know (normalised -> display name).
+HEADING_KEYS: dict[str, str] = {**SECTION_NAMES, **EXTRA_SECTIONS}
+#: Sub-labels that appear *inside* sections ("Biologie : …", "Dispositif implanté : …", "Mode de vie : …"):
+#: never taken as a heading unless alone on their line, else they would cut a Conclusion in two.
+NOT_INLINE = frozenset({
+    "mode de vie", "biologie", "imagerie", "technique", "resultats", "interpretation", "compte rendu", "proposition",
+    "decision", "indication", "dispositif implante", "materiel implante", "evenements indesirables",
+    "diagnostic principal", "diagnostics associes", "diagnostic", "diagnostics", "antecedents familiaux", "incidents",
+    "complications", "description", "commentaire", "protocole", "intervention", "consignes", "ordonnance",
+    "antecedents personnels", "prescription", "transmissions", "atcd", "hdm", "ttt habituel", "ttt de sortie",
+})
+#: Generic words that may end a sentence: not taken as a heading glued at the end of a line.
+_NOT_TRAILING = NOT_INLINE | {"examen", "traitement", "traitements", "motif", "allergie", "medicaments", "tolerance",
+                              "rendez-vous", "synthese", "premedication"}
+
+_BULLET = re.compile(r"^[ \t]*(?:[-•*–▪◦]|\d{1,2}[.)])[ \t]+")  # excluded from headings
+_DASH = re.compile(r"^[ \t]*[-•*–▪◦][ \t]+")  # list items
+_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?P<name>[^\n:*]{2,60}?)(?:\*\*)?\s*:?\s*(?:\*\*)?\s*$")
+_INLINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?P<name>[A-Za-zÀ-ÿ'’ -]{3,45}?)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<rest>\S.*)$")
+
+
+def _extra_name(name: str) -> str | None:
+    key = norm(name).strip(" :-#*")
+    if key in EXTRA_SECTIONS:
+        return EXTRA_SECTIONS[key]
+    for k, display in EXTRA_SECTIONS.items():
+        if len(k) > 5 and key.startswith(k + " ") and len(key.split()) <= len(k.split()) + 2:
+            return display
+    return None
+
+
+#: Labels that heading_name's prefix rule would take for a heading but that sit inside a Conclusion.
+_NEVER_HEADINGS = ("diagnostic principal", "diagnostics associes", "diagnostic associe", "diagnostics secondaires",
+                   "diagnostic secondaire", "diagnostics retenus")
+
+
+def section_name(line: str) -> str | None:
+    """Canonical name when ``line`` (without its end of line) is a heading alone on its line."""
+    if len(line) >= 80 or _BULLET.match(line):
+        return None
+    if norm(line).strip(" :-#*").startswith(_NEVER_HEADINGS):
+        return None
+    name = heading_name(line)
+    if name:
+        return name
+    m = _HEADING_LINE.match(line)
+    return _extra_name(m.group("name")) if m else None
+
+
+def inline_section(line: str) -> tuple[str, int] | None:
+    """("Conclusion", offset of the body) for ``Conclusion : texte…`` lines (exact names only)."""
+    if _BULLET.match(line):
+        return None
+    m = _INLINE.match(line)
+    if not m:
+        return None
+    key = norm(m.group("name")).strip(" :-#*")
+    if key in NOT_INLINE or key not in HEADING_KEYS:
+        return None
+    return HEADING_KEYS[key], m.start("rest")
+
+
+def trailing_section(line: str) -> tuple[str, int] | None:
+    """("Traitements arrêtés ou modifiés", offset) when a heading is glued at the end of a line —
+    PDF extraction joins a heading to the list before it ("… le matin Traitements arrêtés ou modifiés")."""
+    stripped = line.rstrip(" :\t\r")
+    folded = _fold(stripped)
+    for key, display in HEADING_KEYS.items():
+        k = len(key)
+        if k < 5 or len(folded) <= k + 1 or not folded.endswith(key) or folded[-k - 1] != " " \
+                or not stripped[-k].isupper():
+            continue
+        before = stripped[: -k].rstrip()
+        if not before:
+            continue
+        if before.endswith((".", "!", "?", ";")):  # "… remise à la patiente. Incidents": a heading after a sentence
+            return display, len(stripped) - k
+        if key not in _NOT_TRAILING and not before.endswith((":", ",", "(", " de", " du", " des", " la", " le", " les")):
+            return display, len(stripped) - k
+    return None
+
+
+# --------------------------------------------------------------------------- spans
+@dataclass(frozen=True)
+class Section:
+    name: str | None  # canonical name; None for the header before the first heading
+    heading: str
+    start: int  # start of the heading line
+    body_start: int
+    end: int
+
+
+def _line_spans(text: str, start: int = 0, end: int | None = None):
+    end = len(text) if end is None else end
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        stop = end if nl < 0 else nl
+        yield pos, stop
+        pos = stop + 1
+
+
+def strip_span(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s] in " \t\r\n":
+        s += 1
+    while e > s and text[e - 1] in " \t\r\n":
+        e -= 1
+    return s, e
+
+
+def split_sections(text: str) -> list[Section]:
+    """Cut a document into sections at known headings (alone on their line, or inline)."""
+    out: list[Section] = []
+    cur_name, cur_heading, cur_start, cur_body = None, "", 0, 0
+    for s, e in _line_spans(text):
+        line = text[s:e]
+        name, body = section_name(line), None
+        if name is None:
+            inl = inline_section(line)
+            if inl:
+                name, body = inl[0], s + inl[1]
+        if name is None:
+            tr = trailing_section(line)
+            if tr:  # the heading starts inside the line; its body starts on the next line
+                out.append(Section(cur_name, cur_heading, cur_start, cur_body, s + tr[1]))
+                cur_name, cur_heading, cur_start = tr[0], line[tr[1]:].strip(), s + tr[1]
+                cur_body = min(e + 1, len(text))
+            continue
+        if s > cur_start or cur_name is not None:
+            out.append(Section(cur_name, cur_heading, cur_start, cur_body, s))
+        cur_name, cur_heading, cur_start = name, line.strip(), s
+        cur_body = body if body is not None else min(e + 1, len(text))
+    out.append(Section(cur_name, cur_heading, cur_start, cur_body, len(text)))
+    return [sec for sec in out if sec.end > sec.start]
+
+
+_PROC_HEADING = re.compile(r"^\s*(?:#{1,6}\s*)?(?P<num>\d{1,2})[.)]\s+(?P<title>[A-ZÀ-Ý][^\n]{2,90})$")
+
+
+def procedure_sections(text: str) -> list[Section]:
+    """Numbered sections of a hospital procedure ("5. Consignes au patient")."""
+    heads = []
+    for s, e in _line_spans(text):
+        m = _PROC_HEADING.match(text[s:e])
+        if m and not m.group("title").rstrip().endswith((".", ";", ",", ":")):
+            heads.append((s, e, m.group("title").strip()))
+    out = []
+    for i, (s, e, title) in enumerate(heads):
+        stop = heads[i + 1][0] if i + 1 < len(heads) else len(text)
+        out.append(Section(title, text[s:e].strip(), s, min(e + 1, len(text)), stop))
+    return out
+
+
+#: Where one physical line holds several list items: text extracted from .txt and .pdf files joins
+#: the lines of a paragraph ("- APIXABAN 5 mg : … - BISOPROLOL 2,5 mg : …").
+_ITEM_SPLIT = re.compile(r"[ \t]+(?=[-•–▪][ \t]+[A-ZÀ-Ý«(])|(?<=[.;])[ \t]+(?=[-•–▪][ \t]+\S)")
+
+
+def lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Logical lines of ``text[start:end]`` as stripped spans: physical lines, cut again before an
+    inline list item (`` - NAME``), so joined paragraphs read like the original lines."""
+    out = []
+    for s, e in _line_spans(text, start, end):
+        pos = s
+        for m in _ITEM_SPLIT.finditer(text, s, e):
+            a, b = strip_span(text, pos, m.start())
+            if b > a:
+                out.append((a, b))
+            pos = m.end()
+        a, b = strip_span(text, pos, e)
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+_NEXT_LABEL = re.compile(r"\s(?=[A-ZÀ-Ý][\wÀ-ÿ'’]*(?:\s[\wÀ-ÿ'’]+){0,3}\s?:\s)")
+
+
+def labelled(text: str, label: str, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """Span of the value after ``label :`` (regex, case-insensitive), up to the end of the line or the
+    next "Label :" on the same line — header lines of joined paragraphs hold several labels."""
+    end = len(text) if end is None else end
+    m = re.compile(rf"(?:^|(?<=\s)|(?<=\*))(?:{label})\s*(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.I | re.M).search(text, start, end)
+    if not m:
+        return None
+    stop = text.find("\n", m.end(), end)
+    stop = end if stop < 0 else stop
+    nxt = _NEXT_LABEL.search(text, m.end(), stop)
+    s, e = strip_span(text, m.end(), nxt.start() if nxt else stop)
+    return (s, e) if e > s else None
+
+
+def bullets(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """List items of a span, without their bullet mark."""
+    out = []
+    for s, e in lines(text, start, end):
+        m = _DASH.match(text[s:e])
+        if m:
+            out.append(strip_span(text, s + m.end(), e))
+    return out
+
+
+_SENT_END = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÀ-Ý0-9«(-])")
+
+
+def sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentences of a span (lines first, then sentence punctuation), bullet marks removed."""
+    out = []
+    for s, e in lines(text, start, end):
+        m = _DASH.match(text[s:e])
+        if m:
+            s = s + m.end()
+        pos = s
+        for sm in _SENT_END.finditer(text, s, e):
+            a, b = _undash(text, *strip_span(text, pos, sm.start()))
+            if b > a:
+                out.append((a, b))
+            pos = sm.end()
+        a, b = _undash(text, *strip_span(text, pos, e))
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _undash(text: str, s: int, e: int) -> tuple[int, int]:
+    m = _DASH.match(text, s, e)
+    return (s + (m.end() - s), e) if m else (s, e)
+
+
+# --------------------------------------------------------------------------- medications
+_NUM = r"(?:\d{1,3}(?:[  ]\d{3})+|\d+)(?:[.,]\d+)?"
+DOSE_UNIT = (r"(?:mg/m²|mg/m2|mg/kg|µg/kg|μg/kg|UI/kg|mg|µg|μg|mcg|microgrammes?|milligrammes?|ng|g|"
+             r"UI(?:\s*anti-?Xa)?|U|ml|mL|%)")
+_DOSE = re.compile(rf"(?<![\w,./]){_NUM}(?:\s*/\s*{_NUM}){{0,3}}\s*{DOSE_UNIT}"
+                   rf"(?:\s*/\s*(?:{_NUM}\s*{DOSE_UNIT}|(?:{_NUM}\s*)?(?:ml|mL|j|jour|24\s*h|h|g)))?(?![\w²])")
+_DURATION = re.compile(
+    r"(?:pendant|durant|sur)\s+(?:encore\s+)?\d+\s*(?:à\s*\d+\s*)?(?:jours?|semaines?|mois|ans?|heures?|h)\b[^,;)]*"
+    r"|jusqu'(?:au|à)\s+[^,;)]+"
+    r"|\d+\s*(?:jours?|semaines?|mois)\s+(?:au total|de traitement)"
+    r"|au long cours|à vie|à poursuivre[^,;]*|arrêt progressif[^,;]*"
+    r"|(?:le|les)\s+\d{2}/\d{2}(?:/\d{4})?(?:\s+et\s+\d{2}/\d{2}/\d{4})?"
+    r"|(?:1|une|un)\s+(?:seule\s+)?(?:injection|prise)\s+(?:unique|le\s+\d{2}/\d{2}/\d{4})"
+    r"|avant chaque cure|pendant la chimioth[ée]rapie|pendant toute la dur[ée]e[^,;]*",
+    re.I,
+)
+#: Capitalised first words of list items that are not drugs (identifiers, lab tests, headings).
+_NOT_DRUG_WORDS = frozenset({"rpps", "adeli", "finess", "ipp", "nir", "ins", "tel", "fax", "nfs", "crp", "tsh", "inr",
+                             "ecbu", "ecg", "irm", "tdm", "tep", "scanner", "echographie", "radiographie", "bilan",
+                             "consultation", "rendez-vous", "rdv", "note", "attention", "important", "allergie",
+                             "allergies", "patient", "patiente", "poids", "taille", "date"})
+_MERGED_PROSE = re.compile(r"(?<=[a-zà-ÿ0-9)\]]) (?=(?!(?:Dr|Pr|Mme|M)\b)[A-ZÀ-Ý][a-zà-ÿ'’]+\b)")
+
+
+@dataclass(frozen=True)
+class Medication:
+    """One medication line: ``- NAME [(BRAND)] [dose] : posology``."""
+
+    name: str  # as written, without dose
+    key: str  # normalised DCI
+    aliases: frozenset[str]
+    dose: str | None  # as written ("2,5 mg", "24 UI")
+    posology: str
+    duration: str | None
+    line: str  # the whole item, verbatim
+    start: int = 0  # offsets of ``line`` in the source text (0 when parsed from a bare string)
+    end: int = 0
+
+    @property
+    def dose_key(self) -> str | None:
+        return dose_key(self.dose) if self.dose else None
+
+    def same_drug(self, other: Medication) -> bool:
+        return bool(self.aliases & other.aliases)
+
+
+_FREQ_WORDS = re.compile(r"\b(?:matin|midi|soir|coucher|nuit|jour|semaine|mois|heures?|si)\b")
+
+
+def posology_key(posology: str) -> tuple:
+    """Comparable core of a posology: numbers and timing words of its first clause.
+
+    "2 comprimés le matin (80 mg/j)" -> (('2',), ('matin',)); "1 à 2 bouffées si dyspnée, maximum 8…"
+    and "1 à 2 bouffées si dyspnée" compare equal (a precision added after a comma is not a change).
+    """
+    first = re.split(r"[,;(]", norm(posology), maxsplit=1)[0]
+    nums = tuple(n.replace(",", ".") for n in re.findall(r"\d+(?:[.,]\d+)?", first))
+    return nums, tuple(_FREQ_WORDS.findall(first))
+
+
+def dose_key(dose: str) -> str:
+    """Comparable form of a dose: "2,5 mg" -> "2.5 mg", "88 µg/j" -> "88 ug"."""
+    d = norm(dose).replace(",", ".")
+    d = re.sub(r"\s*/\s*(?:j|jour|24 ?h)$", "", d)
+    d = re.sub(r"(?<=\d)\s+(?=\d{3}\b)", "", d)  # 1 050 -> 1050
+    d = re.sub(r"^([\d.]+)\s*", r"\1 ", d)
+    d = d.replace("mcg", "ug").replace("microgrammes", "ug").replace("microgramme", "ug")
+    d = d.replace("milligrammes", "mg").replace("milligramme", "mg").replace("m2", "m²")
+    return re.sub(r"\s+", " ", d).strip()
+
+
+def drug_key(name: str) -> tuple[str, frozenset[str]]:
+    """(normalised DCI, every alias) for a written drug name such as "FER (sulfate ferreux, TARDYFERON)"."""
+    inside = re.findall(r"\(([^)]*)\)", name)
+    outside = re.sub(r"\([^)]*\)", " ", name)
+    key = re.sub(r"[^a-z0-9/ ]", " ", norm(outside).replace("-", " "))
+    key = re.sub(r"\s+", " ", key).strip()
+    aliases = {key} if key else set()
+    for group in inside:
+        for alias in group.split(","):
+            a = re.sub(r"\s+", " ", re.sub(r"[^a-z0-9/ ]", " ", norm(alias).replace("-", " "))).strip()
+            if len(a) >= 3:
+                aliases.add(a)
+    return key, frozenset(aliases)
+
+
+def parse_medication(item: str, start: int = 0) -> Medication | None:
+    """Parse one list item; None when it does not look like a medication line.
+
+    A medication line starts with a drug name in capitals (``RAMIPRIL``, ``ACIDE FOLIQUE``) — which
+    keeps out "Substitut de sel…" or "NFS à J8" — and optionally has a dose and a posology after
+    the first colon.
+    """
+    m = _DASH.match(item)
+    body = item[m.end():] if m else item
+    offset = start + (m.end() if m else 0)
+    body_stripped = body.strip()
+    cut = _MERGED_PROSE.search(body_stripped)
+    if cut:  # "… 1 comprimé le soir Le patient utilise…": the next sentence of a joined paragraph
+        body_stripped = body_stripped[: cut.start()].rstrip()
+    if not body_stripped:
+        return None
+    lead = len(body) - len(body.lstrip())
+    head, sep, posology = body_stripped.partition(" : ")
+    if not sep:
+        head, sep, posology = body_stripped.partition(": ")
+    first = re.match(r"[A-Za-zÀ-ÿ'’-]+", head)
+    if not first:
+        return None
+    word = first.group(0)
+    if norm(word) in _NOT_DRUG_WORDS:
+        return None
+    dm = _DOSE.search(head)
+    is_caps = word.upper() == word and sum(ch.isalpha() for ch in word) >= 3
+    if not is_caps or (sum(ch.isalpha() for ch in word) < 4 and not dm):
+        return None
+    name = head[: dm.start()].strip(" ,") if dm else head.strip()
+    dose = dm.group(0).strip() if dm else None
+    if dose is not None and re.search(r"/\s*m[lL]$", dose) and _DOSE.search(posology):
+        dose = None  # "100 UI/ml" is a concentration: the dose is in the posology ("24 UI le soir")
+    if dose is None:
+        pm = _DOSE.search(posology)
+        dose = pm.group(0).strip() if pm else None
+    key, aliases = drug_key(name)
+    if not key:
+        return None
+    dur = _DURATION.search(posology)
+    s = offset + lead
+    return Medication(name=name, key=key, aliases=aliases, dose=dose, posology=posology.strip(),
+                      duration=dur.group(0).strip(" .") if dur else None, line=body_stripped,
+                      start=s, end=s + len(body_stripped))
+
+
+# --------------------------------------------------------------------------- dates
+MONTHS = {"janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7, "aout": 8,
+          "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12}
+MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+             "novembre", "décembre"]
+
+
+def fr_date(d: date, long: bool = False) -> str:
+    """12/12/2026, or "12 décembre 2026" (``long``)."""
+    if long:
+        day = "1er" if d.day == 1 else str(d.day)
+        return f"{day} {MONTHS_FR[d.month - 1]} {d.year}"
+    return d.strftime("%d/%m/%Y")
+
+
+def as_date(v: Any) -> date | None:
+    if v is None or isinstance(v, date):
+        return v
+    try:
+        return date.fromisoformat(str(v)[:10])
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- documents and record
+@dataclass
+class SourceDoc:
+    """One document of the record with its extracted text (what citations point into)."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    date: date | None
+    text: str
+    author: str | None = None
+    stay_id: str | None = None
+    corpus: str = "patients"
+    _sections: list[Section] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_row(cls, row: dict, corpus: str = "patients") -> SourceDoc:
+        return cls(doc_id=row["doc_id"], title=row.get("title") or "", doc_type=row.get("doc_type") or "autre",
+                   date=as_date(row.get("date")), text=row.get("text") or "", author=row.get("author"),
+                   stay_id=row.get("stay_id"), corpus=corpus)
+
+    @property
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            self._sections = (procedure_sections(self.text) if self.corpus == "procedures"
+                              else split_sections(self.text))
+        return self._sections
+
+    @property
+    def is_crh(self) -> bool:
+        return self.doc_type == "compte_rendu_hospitalisation" or "compte rendu d'hospitalisation" in norm(self.title)
+
+    def find_sections(self, *names: str) -> list[Section]:
+        return [s for s in self.sections if s.name in names]
+
+    def cite(self, start: int, end: int) -> DraftCitation:
+        start, end = strip_span(self.text, start, end)
+        return DraftCitation(doc_id=self.doc_id, quote=self.text[start:end], start=start, end=end, title=self.title,
+                             date=self.date.isoformat() if self.date else None,
+                             corpus="procedures" if self.corpus == "procedures" else "patients")
+
+    def body(self, sec: Section) -> tuple[int, int]:
+        return strip_span(self.text, sec.body_start, sec.end)
+
+    def medications(self, *names: str) -> list[Medication]:
+        """Medication lines of the named sections (all list items of the document when no name)."""
+        spans = [self.body(s) for s in self.find_sections(*names)] if names else [(0, len(self.text))]
+        out = []
+        for a, b in spans:
+            for s, e in bullets(self.text, a, b):
+                med = parse_medication(self.text[s:e], s)
+                if med:
+                    out.append(med)
+        return out
+
+    def find(self, needle: str, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+        """Span of ``needle`` in the text, accent- and case-insensitively (same length mapping)."""
+        end = len(self.text) if end is None else end
+        i = self.text.find(needle, start, end)
+        if i >= 0:
+            return i, i + len(needle)
+        hay, nd = _fold(self.text[start:end]), _fold(needle)
+        i = hay.find(nd)
+        return (start + i, start + i + len(needle)) if i >= 0 and nd else None
+
+
+def _fold(s: str) -> str:
+    """Case/accents folding that keeps string length (so offsets stay valid)."""
+    return "".join((unicodedata.normalize("NFKD", ch)[0] if ch.isalpha() else "'" if ch == "’" else ch).lower()
+                   for ch in s)
+
+
+def patient_value(patient: Patient, path: str) -> Any:
+    """The value at a JSON path of ``patient.json`` ("stays[0].exit_date", "gp.address.city")."""
+    cur: Any = patient.model_dump(mode="json")
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        cur = cur[int(part[1:-1])] if part.startswith("[") else cur[part]
+    return cur
+
+
+def pjson(patient: Patient, path: str) -> DraftCitation | None:
+    """Citation of one ``patient.json`` value (None when the value is empty)."""
+    v = patient_value(patient, path)
+    if v in (None, "", [], {}):
+        return None
+    q = str(v)
+    return DraftCitation(doc_id=PATIENT_JSON, field=path, quote=q, start=0, end=len(q),
+                         title="Dossier administratif (patient.json)")
+
+
+@dataclass
+class Record:
+    """A patient's structured record and documents, oldest first."""
+
+    patient: Patient
+    docs: list[SourceDoc]
+
+    @cached_property
+    def by_id(self) -> dict[str, SourceDoc]:
+        return {d.doc_id: d for d in self.docs}
+
+    def stay(self, stay_id: str | None) -> tuple[int, Stay]:
+        stays = self.patient.stays
+        if not stays:
+            raise DraftError(f"Le dossier {self.patient.id} ne comporte aucun séjour hospitalier.")
+        if stay_id:
+            for i, s in enumerate(stays):
+                if s.id == stay_id:
+                    return i, s
+            known = ", ".join(s.id for s in stays)
+            raise DraftError(f"Séjour « {stay_id} » introuvable dans le dossier {self.patient.id} (séjours : {known}).")
+        # latest finished stay; a stay still in progress only when none is finished
+        done = [(i, s) for i, s in enumerate(stays) if s.exit_date]
+        pool = done or list(enumerate(stays))
+        return max(pool, key=lambda t: (t[1].exit_date or t[1].entry_date, t[1].entry_date))
+
+    def stay_docs(self, stay: Stay) -> list[SourceDoc]:
+        """Documents declared for the stay, plus undeclared ones dated within it."""
+        out = []
+        for d in self.docs:
+            if d.stay_id == stay.id:
+                out.append(d)
+            elif d.stay_id is None and d.date and stay.exit_date and stay.entry_date <= d.date <= stay.exit_date \
+                    and d.doc_type not in ("consultation", "lettre_adressage"):
+                out.append(d)
+        return out
+
+    def cite(self, path: str) -> DraftCitation | None:
+        return pjson(self.patient, path)
+
+
+def load_record(service, patient_id: str) -> Record:
+    """The record as the retrieval service stores it (texts are the ones citations point into)."""
+    from retrieval.service import UnknownPatientError
+
+    patient = service.docs.get_patient(patient_id)
+    if patient is None:
+        raise DraftError(f"Patient inconnu : « {patient_id} ».")
+    try:
+        rows = service.patient_documents(patient_id)
+    except UnknownPatientError as exc:
+        raise DraftError(f"Patient inconnu : « {patient_id} ».") from exc
+    docs = [SourceDoc.from_row(r) for r in rows]
+    docs.sort(key=lambda d: (d.date or date.min, d.doc_id))
+    return Record(patient=patient, docs=docs)
+
+
+# --------------------------------------------------------------------------- treatment lists
+#: Sections that hold a full treatment list, best first.
+TREATMENT_LIST_SECTIONS = ("Traitement de sortie", "Traitement en cours", "Traitement", "Consignes de sortie",
+                           "Prescription")
+CHANGE_SECTIONS = ("Modifications thérapeutiques", "Traitements arrêtés ou modifiés")
+
+
+@dataclass
+class TreatmentList:
+    doc: SourceDoc
+    section: Section | None
+    meds: list[Medication]
+
+
+def treatment_list(doc: SourceDoc, names: tuple[str, ...] = TREATMENT_LIST_SECTIONS, *,
+                   whole_prescription: bool = True) -> TreatmentList | None:
+    """The medication list a document holds in the named sections; for an ordonnance (when
+    ``whole_prescription``), every medication line of the document."""
+    for name in names:
+        for sec in doc.find_sections(name):
+            a, b = doc.body(sec)
+            meds = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s))]
+            if meds:
+                return TreatmentList(doc, sec, meds)
+    if whole_prescription and doc.doc_type == "ordonnance":
+        meds = doc.medications()
+        if meds:
+            return TreatmentList(doc, None, meds)
+    return None
+
+
+def latest_treatment(record: Record) -> tuple[TreatmentList | None, list[tuple[SourceDoc, Section]]]:
+    """The latest full treatment list and the later "modifications" sections (newest last)."""
+    base = None
+    for doc in reversed(record.docs):
+        base = treatment_list(doc)
+        if base:
+            break
+    later: list[tuple[SourceDoc, Section]] = []
+    if base:
+        for doc in record.docs:
+            if doc is base.doc or (doc.date and base.doc.date and doc.date < base.doc.date):
+                continue
+            if base.doc.date and doc.date == base.doc.date and doc.doc_id <= base.doc.doc_id:
+                continue
+            later += [(doc, s) for s in doc.find_sections("Modifications thérapeutiques")]
+    return base, later
