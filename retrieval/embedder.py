@@ -89,6 +89,10 @@ class LocalEmbedder:
         return self._post(v)
 
     def embed_query(self, text: str) -> np.ndarray:
+        return self._embed_query_cached(text).copy()
+
+    @lru_cache(maxsize=2048)  # noqa: B019 - one embedder per process; follow-ups and evals repeat queries
+    def _embed_query_cached(self, text: str) -> np.ndarray:
         with self._lock:
             v = self.model.encode_query([text], convert_to_numpy=True)
         return self._post(v)[0]
