@@ -34,7 +34,7 @@ test: setup
 	MEDASSIST_REQUIRE_MODELS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 eval: index
-	$(BIN)/medassist eval --suite all --report reports/latest
+	$(BIN)/medassist eval --suite all --report reports/latest --update-readme
 
 bench: setup
 	$(BIN)/medassist bench --scale 1k,10k,100k --report reports/bench
