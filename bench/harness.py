@@ -274,8 +274,9 @@ def summary_lines(report: dict) -> list[str]:
                   "| system | DP top-1 | recall@5 (code) | recall@5 (category) | precision | forbidden codes | ms/stay (mean) |",
                   "|---|---|---|---|---|---|---|"]
         for sys, m in d.items():
-            lines.append(f"| {sys} | {_g(m, 'dp_top1')} | {_g(m, 'recall@5')} | {_g(m, 'category_recall@5')} | "
-                         f"{_g(m, 'precision')} | {_g(m, 'forbidden_suggested')} | {_g(m, 'latency_ms_mean')} |")
+            r = lambda k: round(m[k], 3) if isinstance(m.get(k), float) else _g(m, k)  # noqa: E731
+            lines.append(f"| {sys} | {r('dp_top1')} | {r('recall@5')} | {r('category_recall@5')} | "
+                         f"{r('precision')} | {r('forbidden_suggested')} | {round(m.get('latency_ms_mean') or 0, 1)} |")
         st = s["coding"].get("stays")
         if st:
             lines += ["", f"Patient mode on the {st['n']} gold stays (documents of the stay): DP top-1 {st['dp_top1']}, "
@@ -289,9 +290,13 @@ def summary_lines(report: dict) -> list[str]:
                   "|---|---|---|", f"| extractive | {_g(e, 'accuracy')} | {_g(e, 'n')} |",
                   f"| generative | {_g(g, 'accuracy', default=g.get('skipped', '—'))} | {_g(g, 'n')} |", ""]
     if "drafting" in s:
-        d = s["drafting"]
-        lines += [f"**Drafting** — lettre de liaison on every stay: mandatory items present or listed missing "
-                  f"{_g(d, 'coverage')}, unverified drugs/doses {_g(d, 'unverified')}.", ""]
+        d = s["drafting"].get("summary", {})
+        det = d.get("verifier_detection", {})
+        lines += [f"**Drafting** — lettre de liaison on the {_g(d, 'stays')} stays: mandatory items (R.1112-1-2) present "
+                  f"or listed as missing {_g(d, 'coverage')} (filled from the record {_g(d, 'present_rate')}), "
+                  f"unverified drugs/doses/dates {_g(d, 'unverified_flags')}, citation offset errors "
+                  f"{_g(d, 'citation_errors')}. Verifier on deliberately altered drafts: doses "
+                  f"{_g(det, 'dose', 'rate')}, drugs {_g(det, 'drug', 'rate')}, dates {_g(det, 'date', 'rate')} caught.", ""]
     if "security" in s:
         sec = s["security"]
         p = sec["pseudonymisation"]
