@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 
 from agents.checkpoint import CheckpointerHandle, open_checkpointer, thread_id_for
 from agents.compose import AnswerCitation
+from agents.text import clean_user_text
 from agents.configuration import Context, resolve_context
 from agents.graph import build_graph
 from agents.nodes import STEP_LABELS

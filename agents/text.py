@@ -68,6 +68,15 @@ _SENT_END = re.compile(
 _BULLET = re.compile(r"^[\s\-*•·>#|]+")
 
 
+def clean_user_text(text: str) -> str:
+    """What a user typed, made safe to route and search: NFKC (full-width letters, ligatures →
+    plain), invisible format characters removed (zero-width spaces/joiners, bidi overrides), so
+    that "Quel\u200b est" reads as "Quel est" and a hidden right-to-left override cannot
+    disguise text. Visible content is unchanged."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def fold(text: str) -> str:
     """Lower case, accents and ligatures removed, typographic quotes/spaces normalised."""
     text = (text or "").translate(_LIGATURES)
