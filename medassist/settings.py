@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     users_file: Path | None = Field(default=None, description="YAML users file; default: <data_dir>/users.yaml")
     ui_port: int = 8000
 
+    @field_validator("users_file", mode="before")
+    @classmethod
+    def _empty_path(cls, v):
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("llm_base_url", "embedding_url", "qdrant_url", "database_url")
     @classmethod
     def _strip(cls, v: str) -> str:

@@ -62,14 +62,32 @@ class ParsedDocument:
         return self.blocks[-1].page if self.blocks else None
 
 
+class _OfflineSentences:
+    """A blank French tokenizer + spaCy's rule-based Sentencizer, called directly (not through
+    ``add_pipe``: once edsnlp has loaded its own pipelines in the process, the "sentencizer"
+    factory lookup can fail, and uploads after a coding request would break)."""
+
+    def __init__(self):
+        import spacy
+        from spacy.pipeline import Sentencizer
+
+        self._tok = spacy.blank("fr")
+        self._sent = Sentencizer()
+        self.max_length = self._tok.max_length
+
+    def __call__(self, text: str):
+        return self._sent(self._tok(text))
+
+    def pipe(self, texts, **_):
+        return (self(t) for t in texts)
+
+
 @lru_cache(maxsize=1)
 def _offline_nlp():
     """Install a local French sentence pipeline into unstructured (no download)."""
-    import spacy
     import unstructured.nlp.tokenize as tok
 
-    nlp = spacy.blank("fr")
-    nlp.add_pipe("sentencizer")
+    nlp = _OfflineSentences()
     tok._get_nlp = lambda: nlp  # unstructured looks this function up at call time
     return nlp
 
