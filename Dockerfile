@@ -17,6 +17,7 @@ COPY ui ./ui
 RUN pip install --no-cache-dir uv \
     && uv pip install --system --no-cache --override overrides.txt -e .
 COPY .chainlit ./.chainlit
+COPY public ./public
 COPY chainlit.md ./
 EXPOSE 8000
 # Embeddings come from the "embeddings" service (MEDASSIST_EMBEDDING_URL): no local model needed.
