@@ -119,14 +119,14 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 def scale_latency(scales=(1_000, 10_000, 100_000), dim: int = 768, queries: int = 100, patients: int = 500,
-                  client_max_queries: int = 30) -> list[dict]:
+                  client_max_queries: int = 30, backends=("qdrant-edge", "qdrant-client-local")) -> list[dict]:
     """Upsert + filtered dense/sparse query latency for each backend at each scale."""
     rows = []
     bm25 = FrenchBm25()
     rng = np.random.default_rng(1)
     for n in scales:
         chunks, vecs, sparse = _filler(n, dim, patients)
-        for backend in ("qdrant-edge", "qdrant-client-local"):
+        for backend in backends:
             with tempfile.TemporaryDirectory() as tmp:
                 store = EdgeStore(Path(tmp), dim) if backend == "qdrant-edge" else ClientStore(dim, path=Path(tmp) / "q")
                 t = time.perf_counter()
@@ -160,8 +160,10 @@ def scale_latency(scales=(1_000, 10_000, 100_000), dim: int = 768, queries: int 
             })
     # ratios client/edge per scale
     for n in scales:
-        e = next(r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-edge")
-        c = next(r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-client-local")
+        e = next((r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-edge"), None)
+        c = next((r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-client-local"), None)
+        if e is None or c is None:
+            continue
         c["hybrid_p95_ratio_vs_edge"] = round(c["hybrid_p95_ms"] / max(e["hybrid_p95_ms"], 1e-6), 1)
         c["upsert_ratio_vs_edge"] = round(c["upsert_s"] / max(e["upsert_s"], 1e-6), 1)
     return rows

@@ -1,0 +1,47 @@
+"""A second process on the same embedded index gets a clear French error, not a traceback."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from retrieval.store import EdgeStore, Scope
+s = EdgeStore(Path(sys.argv[1]), 8)
+s.count(Scope.procedures())
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_locked_index_gives_french_error(tmp_path, monkeypatch):
+    from medassist.cli import app
+    from medassist.settings import get_settings
+
+    index = tmp_path / "data" / "index"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(index)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        from retrieval.store import EdgeStore, Scope, StoreError
+
+        store = EdgeStore(index, 8)
+        try:
+            store.count(Scope.procedures())
+            raise AssertionError("the second opener should have been refused")
+        except StoreError as exc:
+            assert "verrouillé" in str(exc)
+        # and through the CLI: French message, exit code 1, no traceback
+        monkeypatch.setenv("MEDASSIST_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("MEDASSIST_EMBEDDING_DIM", "8")
+        get_settings.cache_clear()
+        res = CliRunner().invoke(app, ["search", "--corpus", "procedures", "jeûne"])
+        get_settings.cache_clear()
+        assert res.exit_code == 1
+        assert "verrouillé" in res.output and "Traceback" not in res.output
+    finally:
+        holder.kill()
+        holder.wait()
