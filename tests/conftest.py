@@ -21,11 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 KNOWLEDGE = REPO / "knowledge"
 
 # models live in the default data dir, whatever data dir a test uses
-from medassist.settings import Settings, get_settings  # noqa: E402
-
-_DEFAULT = Settings()
-MODEL_DIR = _DEFAULT.embedding_model_path
-GGUF = _DEFAULT.models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
+from medassist.settings import get_settings  # noqa: E402
+from support import GGUF, MODEL_DIR  # noqa: E402,F401
 
 
 def _has_embedding_model() -> bool:

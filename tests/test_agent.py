@@ -566,7 +566,7 @@ def test_local_llama_generative_plumbing(lexical_service, graph, tmp_path):
     from agents.nodes import PassageRanking
     from medassist.llm import LocalLlamaServer, chat_model, is_capable
 
-    from conftest import GGUF  # provisioned in the default data dir, whatever data dir the session uses
+    from support import GGUF  # provisioned in the default data dir, whatever data dir the session uses
 
     port = 18766 + os.getpid() % 500
     settings = get_settings().model_copy(update={"llm_base_url": "local", "llm_local_port": port,

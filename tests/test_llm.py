@@ -43,7 +43,7 @@ class Triage(BaseModel):
 
 @pytest.mark.llm
 def test_embedded_llama_server_json_schema_round_trip(tmp_path):
-    from conftest import GGUF  # models provisioned in the default data dir
+    from support import GGUF  # models provisioned in the default data dir
 
     s = Settings(data_dir=tmp_path, llm_base_url="local", llm_local_port=_free_port(), llm_max_tokens=120)
     s.models_dir.mkdir(parents=True)
