@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from support import persistent_coding_caches
+
 from knowledge.cim10 import AtihType, dot, fold, get_catalogue, load_catalogue, stem, undot
-
-# The session's data dir is temporary (conftest): keep the pickled catalogue between sessions.
-PERSISTENT = Path.home() / ".cache" / "medassist-tests" / "coding"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _persistent_caches():
     from medassist.settings import get_settings
 
-    cache = get_settings().cache_dir
-    cache.mkdir(parents=True, exist_ok=True)
-    PERSISTENT.mkdir(parents=True, exist_ok=True)
-    for f in PERSISTENT.glob("*.pkl"):
-        if not (cache / f.name).exists():
-            shutil.copy2(f, cache / f.name)
-    yield
-    files = sorted(cache.glob("cim10_catalogue_*.pkl"), key=lambda f: f.stat().st_mtime)
-    if files:  # keep only the pickle of the current code version for next time
-        for old in PERSISTENT.glob("cim10_catalogue_*.pkl"):
-            if old.name != files[-1].name:
-                old.unlink()
-        if not (PERSISTENT / files[-1].name).exists():
-            shutil.copy2(files[-1], PERSISTENT / files[-1].name)
+    with persistent_coding_caches(get_settings().cache_dir, ("cim10_catalogue_",)):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -17,41 +16,19 @@ from pydantic import Field
 
 from knowledge.cim10 import get_catalogue
 from tools.coding import CodingResult, SourceText, suggest_codes
+from support import persistent_coding_caches
 from tools.coding.verify import LlmVerdict, locate_quote, verify_with_llm
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "knowledge" / "eval" / "coding.jsonl"
-# The session's data dir is temporary (conftest); building eds.cim10 takes minutes on 2 cores,
-# so the pickled pipeline and catalogue are kept between sessions (file names carry their hash).
-PERSISTENT = Path.home() / ".cache" / "medassist-tests" / "coding"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _persistent_caches():
     from medassist.settings import get_settings
 
-    cache = get_settings().cache_dir
-    cache.mkdir(parents=True, exist_ok=True)
-    PERSISTENT.mkdir(parents=True, exist_ok=True)
-    for f in PERSISTENT.glob("*.pkl"):
-        if not (cache / f.name).exists():
-            shutil.copy2(f, cache / f.name)
-    yield
-    for prefix in ("coding_pipeline_", "cim10_catalogue_"):
-        _keep_newest(cache, prefix)
-
-
-def _keep_newest(cache: Path, prefix: str) -> None:
-    """Keep only the most recent pickle of ``prefix`` (the one this code version uses) for next time."""
-    files = sorted(cache.glob(prefix + "*.pkl"), key=lambda f: f.stat().st_mtime)
-    if not files:
-        return
-    newest = files[-1]
-    for old in PERSISTENT.glob(prefix + "*.pkl"):
-        if old.name != newest.name:
-            old.unlink()
-    if not (PERSISTENT / newest.name).exists():
-        shutil.copy2(newest, PERSISTENT / newest.name)
+    with persistent_coding_caches(get_settings().cache_dir, ("coding_pipeline_", "cim10_catalogue_")):
+        yield
 
 
 def code(text: str, **kw) -> CodingResult:
