@@ -44,6 +44,7 @@ from agents.text import excerpt, numbers
 from agents.tools import SEARCH_TOOLS, TOOL_SPECS, TOOL_TO_INTENT, clean_args, synthesize_call
 from agents.verify import strip_citations, verify_answer, verify_spans
 from medassist.access import AccessDenied, Action, allowed
+from medassist.logsafe import describe
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def _model_tool_calls(ctx: Context, state: AgentState, resolved: str) -> tuple[l
     try:
         ai = model.invoke([SystemMessage(system), *_history(state), HumanMessage(resolved)])
     except Exception as exc:  # server down, timeout, protocol error: extractive fallback
-        log.warning("tool-calling step failed: %s", exc)
+        log.warning("tool-calling step failed: %s", describe(exc))
         return [], None, f"Le serveur de modèle de langage n'a pas répondu ({type(exc).__name__}) : mode extractif."
     calls = []
     for i, tc in enumerate(getattr(ai, "tool_calls", None) or []):
@@ -353,7 +354,7 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
                            HumanMessage(prompts.ANSWER_USER.format(question=question, passages=passages))])
         text = ai.content if isinstance(ai.content, str) else str(ai.content)
     except Exception as exc:
-        log.warning("answer phrasing failed: %s", exc)
+        log.warning("answer phrasing failed: %s", describe(exc))
         notices.append(f"Le serveur de modèle de langage n'a pas répondu ({type(exc).__name__}) : "
                        "réponse en mode extractif.")
         out.update(mode="extractive", notices=notices, flags=flags)
@@ -371,7 +372,7 @@ def _rank_with_model(ctx: Context, question: str, citations: list[AnswerCitation
                                  HumanMessage(prompts.RANK_USER.format(question=question,
                                                                        passages=numbered_passages(citations)))])
     except Exception as exc:
-        log.info("ranking step skipped: %s", exc)
+        log.info("ranking step skipped: %s", describe(exc))
         return citations
     if isinstance(ranking, dict):
         ranking = PassageRanking.model_validate(ranking)
@@ -455,7 +456,7 @@ def call_tools(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     except AccessDenied as exc:
         out = {"refused": True, "answer": str(exc)}
     except ImportError as exc:
-        log.error("tool unavailable: %s", exc)
+        log.error("tool unavailable: %s", describe(exc))
         out = {"error": "Cet outil n'est pas disponible dans cette installation.",
                "answer": "Cet outil n'est pas disponible dans cette installation."}
     except (ValueError, LookupError) as exc:  # DraftError is a ValueError with a French message

@@ -157,9 +157,11 @@ def ingest(
             f"{len(report.added)} ajouté(s), {len(report.replaced)} remplacé(s), {len(report.unchanged)} inchangé(s), "
             f"{report.chunks} fragment(s) en {report.seconds:.1f} s (embeddings : {report.embed_seconds:.1f} s)."
         )
+        for dup in report.duplicates:
+            typer.secho(f"  ℹ {dup.message}", err=True)
         for err in report.errors:
             typer.secho(f"  ✗ {err.message}", fg=typer.colors.YELLOW, err=True)
-    if report.errors and not (report.added or report.replaced or report.unchanged):
+    if report.errors and not (report.added or report.replaced or report.unchanged or report.duplicates):
         raise typer.Exit(1)
 
 
@@ -207,7 +209,7 @@ def resolve_user(username: str | None, role: str):
     from medassist.schemas import Role
 
     if username:
-        from ui.auth import get_user
+        from medassist.users import get_user
 
         user = get_user(username, get_settings())
         if user is None:

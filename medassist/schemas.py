@@ -188,10 +188,19 @@ class IngestError(BaseModel):
     message: str  # French
 
 
+class IngestDuplicate(BaseModel):
+    """A new file whose text is already in the record under another document id (not indexed)."""
+
+    path: str
+    existing_doc_id: str
+    message: str  # French
+
+
 class IngestReport(BaseModel):
     added: list[str] = Field(default_factory=list)  # doc ids
     replaced: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
+    duplicates: list[IngestDuplicate] = Field(default_factory=list)
     errors: list[IngestError] = Field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0

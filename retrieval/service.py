@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from medassist.schemas import (
-    Chunk, Corpus, DocumentMeta, IngestError, IngestReport, Patient, SearchHit, SearchResult,
+    Chunk, Corpus, DocumentMeta, IngestDuplicate, IngestError, IngestReport, Patient, SearchHit, SearchResult,
 )
 from medassist.settings import Settings
 from retrieval.chunking import chunk_text
@@ -213,12 +213,19 @@ class RetrievalService:
                 )
             raw = path.read_bytes()
             parsed = parse_file(path)
+            declared = meta is not None
             meta = meta or self._infer_meta(scope, path, parsed.text)
             digest = _sha256(raw + meta.model_dump_json().encode() + INDEX_VERSION.encode()
                              + str(self.settings.embedding_dim).encode())
             previous = self.docs.content_hash(scope.corpus, scope.patient_id, meta.id)
             if previous == digest and self.store.count(scope, meta.id) > 0:
                 report.unchanged.append(meta.id)
+                return
+            twin = None if declared or previous else self._same_text(scope, parsed.text)
+            if twin:
+                report.duplicates.append(IngestDuplicate(
+                    path=str(path), existing_doc_id=twin,
+                    message=f"« {name} » a le même contenu que le document « {twin} » déjà présent : non ajouté (doublon)."))
                 return
             pieces = chunk_text(parsed.text)
             chunks = [
@@ -247,6 +254,18 @@ class RetrievalService:
             report.errors.append(IngestError(path=str(path), message=str(exc)))
         except Exception as exc:  # an unexpected failure on one file must not stop the batch
             report.errors.append(IngestError(path=str(path), message=f"Échec de l'indexation de « {name} » ({type(exc).__name__})."))
+
+    def _same_text(self, scope: Scope, text: str) -> str | None:
+        """Id of a document of the same scope whose text equals ``text`` (whitespace-insensitive).
+
+        Why: an upload of a file already in the record under another name (a PDF re-scanned, a
+        letter saved twice) would otherwise duplicate every citation in answers and drafts. Only
+        loose files are checked; documents declared in ``patient.json`` keep their declared ids."""
+        wanted = _sha256(" ".join(text.split()).encode())
+        for d in self.docs.list_documents(scope.corpus, scope.patient_id):
+            if _sha256(" ".join(d["text"].split()).encode()) == wanted:
+                return d["doc_id"]
+        return None
 
     @staticmethod
     def _embed_text(c: Chunk) -> str:

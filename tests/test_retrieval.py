@@ -216,3 +216,34 @@ def test_search_input_validation(mini):
         svc.search_patient("PA01", "   ")
     with pytest.raises(ValueError, match="dépasse"):
         svc.search_patient("PA01", "x" * 5000)
+
+
+def test_duplicate_upload_is_reported_not_indexed(mini, tmp_path):
+    """The same content uploaded again (same name: unchanged; other name: duplicate; same name
+    with new content: new version) never doubles the record's passages."""
+    svc, root, a, b = mini
+    note = tmp_path / "cr_consultation.txt"
+    note.write_text("Consultation du 02/03/2026.\n\nPatiente revue, tolérance correcte de l'apixaban.", encoding="utf-8")
+    first = svc.ingest_paths([note], patient_id="PA01")
+    assert first.added == ["PA01-cr_consultation"]
+    chunks = svc.store.count(Scope.patient("PA01"))
+    n_docs = len(svc.docs.list_documents(Corpus.patients, "PA01"))
+    try:
+        same = svc.ingest_paths([note], patient_id="PA01")
+        assert same.unchanged == ["PA01-cr_consultation"] and not same.added
+        renamed = tmp_path / "copie scan.txt"
+        renamed.write_text("Consultation du 02/03/2026.\n\n  Patiente revue,   tolérance correcte de l'apixaban.\n", encoding="utf-8")
+        twin = svc.ingest_paths([renamed], patient_id="PA01")
+        assert not twin.added and not twin.errors
+        assert [d.existing_doc_id for d in twin.duplicates] == ["PA01-cr_consultation"]
+        assert "doublon" in twin.duplicates[0].message and "copie scan.txt" in twin.duplicates[0].message
+        # the other patient may hold the same text: duplicates are looked up in the patient's own record only
+        other = svc.ingest_paths([renamed], patient_id="PB02")
+        assert other.added == ["PB02-copie-scan"] and not other.duplicates
+        svc.delete_document(Scope.patient("PB02"), "PB02-copie-scan")
+        assert svc.store.count(Scope.patient("PA01")) == chunks
+        assert len(svc.docs.list_documents(Corpus.patients, "PA01")) == n_docs
+        note.write_text("Consultation du 02/03/2026.\n\nPatiente revue, apixaban arrêté (saignement).", encoding="utf-8")
+        assert svc.ingest_paths([note], patient_id="PA01").replaced == ["PA01-cr_consultation"]
+    finally:
+        svc.delete_document(Scope.patient("PA01"), "PA01-cr_consultation")

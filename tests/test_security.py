@@ -161,3 +161,22 @@ def test_no_patient_text_in_logs(corpus_service, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for s in secrets:
         assert s not in logged, f"patient text in logs: {s[:20]}…"
+
+
+def test_failures_are_logged_without_their_message():
+    """An exception that quotes patient text is logged by type and place only (medassist.logsafe)."""
+    from medassist.logsafe import describe
+    from pydantic import BaseModel, ValidationError
+
+    class Dose(BaseModel):
+        mg: int
+
+    try:
+        try:
+            Dose(mg="APIXABAN 5 mg pour LECLERC Bernard")
+        except ValidationError as inner:
+            raise RuntimeError("draft for LECLERC Bernard failed") from inner
+    except RuntimeError as exc:
+        text = describe(exc)
+    assert text.startswith("RuntimeError (test_security.py:") and text.endswith("← ValidationError")
+    assert "LECLERC" not in text and "APIXABAN" not in text

@@ -10,6 +10,7 @@ import uuid
 import pytest
 import yaml
 
+from medassist import users
 from medassist.schemas import Role
 from medassist.settings import Settings
 from ui import auth, render, store
@@ -23,45 +24,45 @@ def settings(tmp_path):
 
 # =============================================================================== users & secret
 def test_users_file_seeded_once_with_bcrypt_hashes(settings):
-    path, created = auth.ensure_users_file(settings, rounds=4)
+    path, created = users.ensure_users_file(settings, rounds=4)
     assert created and path == settings.data_dir / "users.yaml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     data = yaml.safe_load(path.read_text(encoding="utf-8"))["users"]
-    assert set(data) == {u[0] for u in auth.DEMO_USERS}
-    for name, password, role, _, patients in auth.DEMO_USERS:
+    assert set(data) == {u[0] for u in users.DEMO_USERS}
+    for name, password, role, _, patients in users.DEMO_USERS:
         entry = data[name]
         assert entry["password_hash"].startswith("$2b$04$")
         assert password not in path.read_text(encoding="utf-8")
         assert entry["role"] == role.value and entry["patients"] == patients
     before = path.read_text(encoding="utf-8")
-    path2, created2 = auth.ensure_users_file(settings, rounds=4)
+    path2, created2 = users.ensure_users_file(settings, rounds=4)
     assert (path2, created2) == (path, False) and path.read_text(encoding="utf-8") == before
 
 
 def test_users_file_setting_overrides_default(tmp_path):
     s = Settings(data_dir=tmp_path / "d", users_file=tmp_path / "conf" / "comptes.yaml")
-    path, created = auth.ensure_users_file(s, rounds=4)
+    path, created = users.ensure_users_file(s, rounds=4)
     assert created and path == tmp_path / "conf" / "comptes.yaml" and path.exists()
 
 
 def test_empty_users_file_variable_means_default(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDASSIST_USERS_FILE", "")
     s = Settings(data_dir=tmp_path / "d")
-    assert auth.users_file_path(s) == tmp_path / "d" / "users.yaml"
+    assert users.users_file_path(s) == tmp_path / "d" / "users.yaml"
 
 
 def test_authenticate_roles_and_scopes(settings):
-    auth.ensure_users_file(settings, rounds=4)
-    martin = auth.authenticate("dr.martin", "martin-demo", settings)
+    users.ensure_users_file(settings, rounds=4)
+    martin = users.authenticate("dr.martin", "martin-demo", settings)
     assert martin is not None and martin.role == Role.clinician and martin.sees("P009")
-    petit = auth.authenticate("dr.petit", "petit-demo", settings)
+    petit = users.authenticate("dr.petit", "petit-demo", settings)
     assert petit.sees("P001") and not petit.sees("P005")
-    assert auth.authenticate("dim.bernard", "bernard-demo", settings).role == Role.coder
-    assert auth.authenticate("sec.durand", "durand-demo", settings).role == Role.admin
-    assert auth.authenticate("dr.martin", "mauvais", settings) is None
-    assert auth.authenticate("inconnu", "martin-demo", settings) is None
-    assert auth.authenticate("dr.martin", "", settings) is None
-    assert auth.get_user("dr.petit", settings).patients == ["P001", "P002"]
+    assert users.authenticate("dim.bernard", "bernard-demo", settings).role == Role.coder
+    assert users.authenticate("sec.durand", "durand-demo", settings).role == Role.admin
+    assert users.authenticate("dr.martin", "mauvais", settings) is None
+    assert users.authenticate("inconnu", "martin-demo", settings) is None
+    assert users.authenticate("dr.martin", "", settings) is None
+    assert users.get_user("dr.petit", settings).patients == ["P001", "P002"]
 
 
 @pytest.mark.parametrize("content, message", [
@@ -73,15 +74,15 @@ def test_authenticate_roles_and_scopes(settings):
 def test_users_file_errors_are_french(tmp_path, content, message):
     p = tmp_path / "users.yaml"
     p.write_text(content, encoding="utf-8")
-    with pytest.raises(auth.UsersFileError, match=re.escape(message)):
-        auth.load_users(p)
+    with pytest.raises(users.UsersFileError, match=re.escape(message)):
+        users.load_users(p)
 
 
 def test_malformed_hash_refuses_login(tmp_path):
     p = tmp_path / "users.yaml"
     p.write_text("users:\n  x:\n    role: coder\n    password_hash: pas-un-hash\n", encoding="utf-8")
     s = Settings(data_dir=tmp_path, users_file=p)
-    assert auth.authenticate("x", "pas-un-hash", s) is None
+    assert users.authenticate("x", "pas-un-hash", s) is None
 
 
 def test_auth_secret_generated_then_reused(settings, monkeypatch):

@@ -6,7 +6,7 @@ repository root (so that ``.chainlit/config.toml``, ``chainlit.md`` and ``public
 
 Flow of a session:
 
-1. password login (:mod:`ui.auth`: YAML users file, bcrypt, roles of :mod:`medassist.access`);
+1. password login (:mod:`medassist.users`: YAML users file, bcrypt, roles of :mod:`medassist.access`);
 2. patient picker: type a name, first name, IPP or id, or click one of the proposed patients
    (only patients the user may see; any other is refused and the refusal is audited);
 3. the patient's banner stays at the top of the screen; the job buttons shown depend on the role
@@ -46,12 +46,14 @@ from chainlit.utils import utc_now
 from agents import runner
 from agents.checkpoint import thread_id_for
 from agents.prompts import MODE_LINES
+from medassist import users
 from medassist.access import ROLE_LABELS_FR, AccessDenied, Action, User, allowed, authorize
+from medassist.logsafe import describe
 from medassist.schemas import Corpus
 from medassist.settings import get_settings
 from retrieval.service import get_service
 from tools.search import read_document
-from ui import auth, offline, render, store
+from ui import offline, render, store
 from ui.datalayer import build_data_layer, ensure_schema, make_storage, register_file_route
 
 log = logging.getLogger("medassist.ui")
@@ -115,8 +117,8 @@ def _warm_up() -> None:
         from retrieval import parsing
 
         parsing._offline_nlp()
-    except Exception:  # the first question will report the problem in French
-        log.exception("préchargement du service de recherche impossible")
+    except Exception as exc:  # the first question will report the problem in French
+        log.error("préchargement du service de recherche impossible : %s", describe(exc))
 
 
 # =============================================================================== helpers
@@ -129,7 +131,7 @@ def _user() -> User:
     cl_user = cl.user_session.get("user")
     if cl_user is None:
         raise AccessDenied("Session expirée : reconnectez-vous.")
-    user = auth.get_user(cl_user.identifier, _settings())
+    user = users.get_user(cl_user.identifier, _settings())
     if user is None:
         raise AccessDenied("Compte inconnu ou supprimé : reconnectez-vous.")
     return user
@@ -209,14 +211,14 @@ async def _name_thread() -> None:
         await layer.update_thread(thread_id=context.session.thread_id,
                                   name=cl.user_session.get("patient_label") or pid,
                                   metadata={"patient_id": pid})
-    except Exception:
-        log.exception("titre de conversation non enregistré")
+    except Exception as exc:
+        log.error("titre de conversation non enregistré : %s", describe(exc))
 
 
 # =============================================================================== authentication
 @cl.password_auth_callback
 async def password_auth(username: str, password: str) -> cl.User | None:
-    user = await _run(auth.authenticate, username, password, _settings())
+    user = await _run(users.authenticate, username, password, _settings())
     if user is None:
         log.warning("échec de connexion pour « %s »", (username or "")[:64])
         return None
@@ -253,8 +255,8 @@ async def _after_resume(user: User, patient_id: str | None, *, replay: bool) -> 
             await _open_patient(user, patient_id, replay=replay)
         else:
             await _picker(user, "")
-    except Exception:
-        log.exception("reprise de la conversation impossible")
+    except Exception as exc:
+        log.error("reprise de la conversation impossible : %s", describe(exc))
         await _say("✗ La conversation n'a pas pu être rouverte entièrement ; rechargez la page.")
 
 
@@ -416,8 +418,8 @@ async def _show_pending_draft(user: User, patient_id: str) -> None:
     """A draft left awaiting validation in this thread is shown again with its buttons."""
     try:
         state = await _run(runner.thread_state, user, patient_id, cl.user_session.get("agent_thread"))
-    except Exception:
-        log.exception("état de la conversation illisible")
+    except Exception as exc:
+        log.error("état de la conversation illisible : %s", describe(exc))
         return
     pending = state.get("pending")
     if pending and isinstance(pending, dict) and pending.get("draft"):
@@ -501,7 +503,7 @@ async def _stream_agent(call) -> Any:
     except AccessDenied as exc:
         await _say(f"✗ {render.md_escape(str(exc))}")
     except Exception as exc:
-        log.exception("échec du tour de l'agent")
+        log.error("échec du tour de l'agent : %s", describe(exc))
         await _say(f"✗ La demande n'a pas pu aboutir ({type(exc).__name__}). Réessayez ; si le problème "
                    "persiste, prévenez l'équipe technique.")
     return None
@@ -833,8 +835,8 @@ async def _export_docx(user: User, draft: dict) -> cl.File | None:
 
         model = Draft.model_validate(draft)
         await _run(export_docx, model, path, _settings())
-    except Exception:
-        log.exception("export DOCX impossible")
+    except Exception as exc:
+        log.error("export DOCX impossible : %s", describe(exc))
         await _say("✗ L'export DOCX a échoué ; le brouillon validé reste affiché ci-dessus.")
         shutil.rmtree(out_dir, ignore_errors=True)
         return None
@@ -977,6 +979,7 @@ async def _ingest_files(user: User, files: list[tuple[Path, str]]) -> None:
             lines.append("✓ Remplacé (nouvelle version) : " + ", ".join(f"`{d}`" for d in report.replaced))
         if report.unchanged:
             lines.append("ℹ Déjà présent, inchangé : " + ", ".join(f"`{d}`" for d in report.unchanged))
+        lines += [f"ℹ Doublon ignoré : {render.md_escape(d.message)}" for d in report.duplicates]
         refused += [e.message for e in report.errors]
         docs = report.added + report.replaced
         await _run(_audit, user, Action.upload_document.value, pid, "ok" if docs else "error",

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from medassist import users
 from medassist.settings import REPO_ROOT, Settings, get_settings
 from ui import auth
 
@@ -68,16 +69,16 @@ def write_translation(app_root: Path = REPO_ROOT) -> Path:
 def prepare(settings: Settings, *, echo=print) -> dict[str, str]:
     """Users file, secret and tables; returns the environment of the Chainlit process."""
     settings.ensure_dirs()
-    path, created = auth.ensure_users_file(settings)
+    path, created = users.ensure_users_file(settings)
     if created:
         echo(f"Fichier des utilisateurs créé : {path}")
         echo("Comptes de démonstration (à changer avant tout usage réel) :")
-        for name, password, role, _, patients in auth.DEMO_USERS:
+        for name, password, role, _, patients in users.DEMO_USERS:
             scope = "tous les patients" if patients == ["*"] else ", ".join(patients)
             echo(f"  {name:<12} mot de passe : {password:<13} rôle : {role.value:<9} patients : {scope}")
     else:
         echo(f"Fichier des utilisateurs : {path}")
-    auth.load_users(path)  # fail now, in French, rather than at the first login
+    users.load_users(path)  # fail now, in French, rather than at the first login
     secret = auth.ensure_auth_secret(settings)
     from ui.datalayer import ensure_schema_sync
 

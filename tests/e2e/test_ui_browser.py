@@ -269,6 +269,14 @@ def test_user_limited_to_some_patients_is_refused_another_and_can_upload(user_pa
     page.get_by_text(f"Ajouté au dossier : P001-{note.stem}").wait_for(timeout=TURN_TIMEOUT_MS)
     wait_idle(page)
     shot(page, "11-document-ajoute")
+    # the same content again under another name: reported as a duplicate, not indexed twice
+    copy = tmp_path / f"copie-{note.stem}.txt"
+    copy.write_bytes(note.read_bytes())
+    click_action(page, "Ajouter un document")
+    page.get_by_text("Déposez le document à ajouter").last.wait_for(timeout=30_000)
+    last_message(page).locator("input[type=file]").set_input_files(str(copy))
+    page.get_by_text(re.compile(r"Doublon ignoré.*non ajouté \(doublon\)")).wait_for(timeout=TURN_TIMEOUT_MS)
+    wait_idle(page)
 
 
 def test_secretary_sees_only_the_appointment_job(user_page):
