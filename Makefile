@@ -11,7 +11,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 FIND_LINKS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 PYTEST_ARGS ?=
 
-.PHONY: install setup index run test test-fast eval bench clean-index
+.PHONY: install setup index run test eval eval-quick results bench
 
 install: $(STAMP)
 
@@ -34,7 +34,15 @@ test: setup
 	MEDASSIST_REQUIRE_MODELS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 eval: index
-	$(BIN)/medassist eval --suite all --report reports/latest --update-readme
+	$(BIN)/medassist eval --suite all --report reports/latest
+
+# the CI's gate: fixed subsets, checked against bench/floors.json (a few minutes)
+eval-quick: index
+	$(BIN)/medassist eval --quick --check --report reports/quick
+
+# every number the README quotes, regenerated in one run (about an hour on 2 cores)
+results: index
+	$(BIN)/medassist eval --suite all --check --bench 1k,10k,100k --report reports/latest --update-readme
 
 bench: setup
 	$(BIN)/medassist bench --scale 1k,10k,100k --report reports/bench

@@ -95,12 +95,14 @@ def citation_errors(draft: Draft, record, service) -> list[str]:
     return errors
 
 
-def evaluate(service) -> dict:
-    """Discharge letters for every stay and summaries for every patient; metrics and details."""
+def evaluate(service, patients: list[str] | None = None) -> dict:
+    """Discharge letters for every stay and summaries for every patient (or of ``patients``)."""
     t0 = time.perf_counter()
     stays, summaries = [], []
     detected = {"dose": [0, 0], "date": [0, 0], "drug": [0, 0]}  # kind -> [caught, tried]
     for patient in service.docs.list_patients():
+        if patients is not None and patient.id not in patients:
+            continue
         record = load_record(service, patient.id)
         if patient.stays:
             for stay in patient.stays:

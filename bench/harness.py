@@ -30,6 +30,9 @@ from typing import Any
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 SUITES = ("retrieval", "coding", "qa", "drafting", "security")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+#: ``--quick`` (the CI subset): every 3rd question, 6 gold stays, 6 patients for drafting and pseudonymisation
+QUICK_EVERY, QUICK_STAYS, QUICK_PATIENTS = 3, 6, 6
+FLOORS = Path(__file__).resolve().parent / "floors.json"
 
 
 # =========================================================================== cases
@@ -87,25 +90,25 @@ def _measure(phase: str, sink: dict):
 
 
 # =========================================================================== suites
-def _suite_retrieval(svc, cases) -> dict:
+def _suite_retrieval(svc, cases, quick: bool = False) -> dict:
     from bench.retrieval_bench import evaluate_retrieval, load_cases
 
     qa = cases["qa"] if cases.get("qa") is not None else load_cases()
-    return evaluate_retrieval(svc, qa)
+    return evaluate_retrieval(svc, qa[::QUICK_EVERY] if quick else qa)
 
 
-def _suite_coding(svc, cases, settings) -> dict:
+def _suite_coding(svc, cases, settings, quick: bool = False) -> dict:
     from bench.coding_eval import evaluate
 
     out = {"dev": {}}
     if cases.get("coding"):
         out["dev"] = {sys: evaluate(cases["coding"], system=sys) for sys in ("medassist", "edsnlp_baseline")}
     if not cases.get("patients"):
-        out["stays"] = _coding_stays(svc)
+        out["stays"] = _coding_stays(svc, limit=QUICK_STAYS if quick else None)
     return out
 
 
-def _coding_stays(svc) -> dict:
+def _coding_stays(svc, limit: int | None = None) -> dict:
     """Patient mode: code each gold stay from its documents (knowledge/eval/coding_stays)."""
     from medassist.access import User
     from medassist.schemas import Role
@@ -113,21 +116,19 @@ def _coding_stays(svc) -> dict:
 
     user = User(username="eval", role=Role.coder)
     rows, lat = [], []
-    for f in sorted((KNOWLEDGE / "eval" / "coding_stays").glob("*.jsonl")):
-        for line in f.read_text().splitlines():
-            if not line.strip():
-                continue
-            g = json.loads(line)
-            t = time.perf_counter()
-            res = code_patient(user, g["patient"], g["stay"], service=svc).result
-            lat.append(time.perf_counter() - t)
-            codes = [s.code for s in res.suggestions]
-            dp = next((s.code for s in res.suggestions if s.role == "DP"), None)
-            gold = [g["dp"], *g.get("das", [])]
-            rows.append({"patient": g["patient"], "stay": g["stay"], "dp_gold": g["dp"], "dp": dp,
-                         "recall5": sum(c in codes[:5] for c in gold) / len(gold),
-                         "recall_all": sum(c in codes for c in gold) / len(gold),
-                         "forbidden": [c for c in g.get("forbidden", []) if c in codes]})
+    gold_stays = [json.loads(line) for f in sorted((KNOWLEDGE / "eval" / "coding_stays").glob("*.jsonl"))
+                  for line in f.read_text().splitlines() if line.strip()]
+    for g in gold_stays[:limit]:
+        t = time.perf_counter()
+        res = code_patient(user, g["patient"], g["stay"], service=svc).result
+        lat.append(time.perf_counter() - t)
+        codes = [s.code for s in res.suggestions]
+        dp = next((s.code for s in res.suggestions if s.role == "DP"), None)
+        gold = [g["dp"], *g.get("das", [])]
+        rows.append({"patient": g["patient"], "stay": g["stay"], "dp_gold": g["dp"], "dp": dp,
+                     "recall5": sum(c in codes[:5] for c in gold) / len(gold),
+                     "recall_all": sum(c in codes for c in gold) / len(gold),
+                     "forbidden": [c for c in g.get("forbidden", []) if c in codes]})
     n = max(len(rows), 1)
     return {"n": len(rows), "dp_top1": round(sum(r["dp"] == r["dp_gold"] for r in rows) / n, 3),
             "recall@5": round(sum(r["recall5"] for r in rows) / n, 3),
@@ -136,25 +137,30 @@ def _coding_stays(svc) -> dict:
             "latency_ms_mean": round(statistics.mean(lat) * 1000, 1) if lat else None, "cases": rows}
 
 
-def _suite_qa(svc, cases, settings) -> dict:
+def _suite_qa(svc, cases, settings, quick: bool = False) -> dict:
     from bench.qa_eval import evaluate
     from medassist.llm import chat_model, check_health, is_capable
 
-    out = {"extractive": evaluate(svc, cases.get("qa_dir"), mode="extractive")}
+    every = QUICK_EVERY if quick else 1
+    out = {"extractive": evaluate(svc, cases.get("qa_dir"), mode="extractive", every=every)}
     if is_capable(settings) and check_health(settings).ok:
-        out["generative"] = evaluate(svc, cases.get("qa_dir"), mode="generative", llm=chat_model(settings))
+        out["generative"] = evaluate(svc, cases.get("qa_dir"), mode="generative", llm=chat_model(settings), every=every)
     else:
         out["generative"] = {"skipped": "aucun modèle capable configuré (MEDASSIST_LLM_BASE_URL)"}
     return out
 
 
-def _suite_drafting(svc, cases, settings) -> dict:
+def _suite_drafting(svc, cases, settings, quick: bool = False) -> dict:
     from bench.drafting_eval import evaluate
 
-    return evaluate(svc)
+    return evaluate(svc, patients=_quick_patients(svc) if quick else None)
 
 
-def _suite_security(svc, cases, settings) -> dict:
+def _quick_patients(svc) -> list[str]:
+    return [p.id for p in svc.docs.list_patients()][:QUICK_PATIENTS]
+
+
+def _suite_security(svc, cases, settings, quick: bool = False) -> dict:
     from bench.pseudo_eval import evaluate as pseudo
     from retrieval.store import Scope
 
@@ -168,7 +174,8 @@ def _suite_security(svc, cases, settings) -> dict:
             hits = svc.search(Scope.patient(p.id), q, k=5).hits
             checks += 1
             leaks += sum(h.chunk.patient_id != p.id for h in hits)
-    return {"cross_patient_queries": checks, "cross_patient_leaks": leaks, "pseudonymisation": pseudo(svc)}
+    return {"cross_patient_queries": checks, "cross_patient_leaks": leaks,
+            "pseudonymisation": pseudo(svc, patients=_quick_patients(svc) if quick else None)}
 
 
 # =========================================================================== plots
@@ -225,17 +232,22 @@ def _plots(report: dict, out: Path) -> list[str]:
 
 
 # =========================================================================== report
-def run_eval(suites: list[str], report_dir: Path | None = None, cases_dir: Path | None = None, settings=None) -> dict:
+def run_eval(suites: list[str], report_dir: Path | None = None, cases_dir: Path | None = None, settings=None,
+             *, quick: bool = False) -> dict:
+    """Run the suites; ``quick`` takes the fixed subsets of :data:`QUICK_EVERY` & co (CI gate)."""
     from medassist.settings import get_settings
 
     settings = settings or get_settings()
     cases = split_cases(cases_dir)
     report: dict[str, Any] = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "cases_dir": str(cases_dir) if cases_dir else "knowledge/eval",
-                              "llm_mode": settings.llm_mode, "suites": {}, "phases": {}}
-    fns = {"retrieval": lambda s: _suite_retrieval(s, cases), "coding": lambda s: _suite_coding(s, cases, settings),
-           "qa": lambda s: _suite_qa(s, cases, settings), "drafting": lambda s: _suite_drafting(s, cases, settings),
-           "security": lambda s: _suite_security(s, cases, settings)}
+                              "llm_mode": settings.llm_mode, "quick": quick, "machine": machine_info(),
+                              "suites": {}, "phases": {}}
+    fns = {"retrieval": lambda s: _suite_retrieval(s, cases, quick),
+           "coding": lambda s: _suite_coding(s, cases, settings, quick),
+           "qa": lambda s: _suite_qa(s, cases, settings, quick),
+           "drafting": lambda s: _suite_drafting(s, cases, settings, quick),
+           "security": lambda s: _suite_security(s, cases, settings, quick)}
     with _service_for(cases, settings) as svc:
         for name in suites:
             with _measure(name, report["phases"]):
@@ -247,6 +259,29 @@ def run_eval(suites: list[str], report_dir: Path | None = None, cases_dir: Path 
         (report_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
         (report_dir / "report.md").write_text(markdown_report(report))
     return report
+
+
+def check_floors(report: dict, floors_path: Path = FLOORS) -> list[str]:
+    """French messages for every metric of ``floors.json`` that the report puts out of bounds.
+
+    Why a file: the CI gate (``medassist eval --quick --check``) and a hospital re-running the
+    evaluation on its own cases read the same bounds; a suite that did not run is not judged."""
+    floors = json.loads(Path(floors_path).read_text(encoding="utf-8"))
+    failures = []
+    for path, bound in floors.items():
+        if path.startswith("_"):
+            continue
+        keys = path.split(".")
+        if keys[0] == "suites" and keys[1] not in report.get("suites", {}):
+            continue
+        value = _g(report, *keys, default=None)
+        if not isinstance(value, (int, float)):
+            failures.append(f"{path} : valeur absente du rapport")
+        elif "min" in bound and value < bound["min"]:
+            failures.append(f"{path} = {value} < {bound['min']} (minimum attendu)")
+        elif "max" in bound and value > bound["max"]:
+            failures.append(f"{path} = {value} > {bound['max']} (maximum admis)")
+    return failures
 
 
 def _g(d: dict, *path, default="—"):
@@ -286,9 +321,12 @@ def summary_lines(report: dict) -> list[str]:
     if "qa" in s:
         e = s["qa"]["extractive"]
         g = s["qa"].get("generative", {})
-        lines += ["**Cited answers (agent)** — dev QA:", "", "| mode | fact in answer or top-3 citations, right source | n |",
-                  "|---|---|---|", f"| extractive | {_g(e, 'accuracy')} | {_g(e, 'n')} |",
-                  f"| generative | {_g(g, 'accuracy', default=g.get('skipped', '—'))} | {_g(g, 'n')} |", ""]
+        acc = lambda m: round(m["accuracy"], 3) if isinstance(m.get("accuracy"), float) else m.get("skipped", "—")  # noqa: E731
+        lines += ["**Cited answers (agent)** — dev QA (patients + procedures), side by side:", "",
+                  "| mode | fact in answer or top-3 citations, right source | fact in the answer itself | questions |",
+                  "|---|---|---|---|",
+                  f"| extractive | {acc(e)} | {round(e.get('fact_in_answer', 0), 3)} | {_g(e, 'cases')} |",
+                  f"| generative | {acc(g)} | {round(g['fact_in_answer'], 3) if 'fact_in_answer' in g else '—'} | {_g(g, 'cases')} |", ""]
     if "drafting" in s:
         d = s["drafting"].get("summary", {})
         det = d.get("verifier_detection", {})
@@ -311,8 +349,9 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def markdown_report(report: dict) -> str:
-    head = [f"# medassist — rapport d'évaluation", "", f"Généré le {report['generated_at']} ; cas : "
-            f"`{report['cases_dir']}` ; mode LLM : {report['llm_mode']}.", ""]
+    subset = " ; **sous-ensemble rapide (--quick)**" if report.get("quick") else ""
+    head = ["# medassist — rapport d'évaluation", "", f"Généré le {report['generated_at']} ; cas : "
+            f"`{report['cases_dir']}` ; mode LLM : {report['llm_mode']}{subset}.", ""]
     body = summary_lines(report)
     phases = ["| phase | s | pic mémoire Python (Mo) |", "|---|---|---|"] + [
         f"| {k} | {v['seconds']} | {v['python_peak_mb']} |" for k, v in report.get("phases", {}).items()]
@@ -334,18 +373,41 @@ def update_readme(readme: Path, report: dict, bench: dict | None = None) -> None
 
 
 # =========================================================================== bench
-def run_bench(scales: list[int], report_dir: Path | None = None, settings=None, queries: int = 100) -> dict:
+def machine_info() -> dict:
+    """Cores and load at the start of a run: timings on a busy machine are read as ratios."""
+    import os
+    import platform
+
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"cpus": os.cpu_count(), "load_avg_1_5_15": load, "python": platform.python_version(),
+            "machine": platform.machine()}
+
+
+def run_bench(scales: list[int], report_dir: Path | None = None, settings=None, queries: int = 100,
+              backends: list[str] | None = None, max_chunks: dict[str, int] | None = None) -> dict:
+    """Ingestion throughput, store latency per backend and scale, coding latency, agent turn latency.
+
+    ``backends``: labels of :data:`bench.retrieval_bench.BACKENDS` (default: qdrant-edge and
+    qdrant-client local mode, plus the Qdrant server when ``MEDASSIST_QDRANT_URL`` is set)."""
     from bench.retrieval_bench import ingest_throughput, scale_latency
     from medassist.settings import get_settings
     from retrieval.service import get_service
 
     settings = settings or get_settings()
-    out: dict[str, Any] = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "phases": {}}
+    if backends is None:
+        backends = ["qdrant-edge", "qdrant-client-local"] + (["qdrant-server"] if settings.qdrant_url else [])
+    out: dict[str, Any] = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                           "machine": machine_info(), "dim": settings.embedding_dim, "phases": {}}
     svc = get_service(settings)
     with _measure("ingest", out["phases"]):
         out["ingest"] = ingest_throughput(svc)
     with _measure("store_latency", out["phases"]):
-        out["store_latency"] = scale_latency(scales, dim=settings.embedding_dim, queries=queries)
+        out["store_latency"] = scale_latency(scales, dim=settings.embedding_dim, queries=queries, backends=backends,
+                                             url=settings.qdrant_url or None, api_key=settings.qdrant_api_key or None,
+                                             max_chunks=max_chunks)
     with _measure("coding", out["phases"]):
         out["coding"] = _bench_coding()
     with _measure("agent", out["phases"]):
@@ -429,12 +491,17 @@ def bench_lines(b: dict) -> list[str]:
         lines += [f"**Ingestion** (one patient folder, {i['documents']} documents, {i['chunks']} chunks): "
                   f"{i['chunks_per_s']} chunks/s, embedding share {round(100 * (i['embed_share'] or 0))} % of the time.", ""]
     if "store_latency" in b:
-        lines += ["**Vector store latency** (patient-filtered queries, synthetic filler chunks, 768-d):", "",
-                  "| chunks | backend | upsert s | dense p50 / p95 ms | hybrid p50 / p95 ms | client ÷ edge (hybrid p95) |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["**Vector store latency** (patient-filtered queries, synthetic filler chunks, "
+                  f"{b.get('dim', 768)}-d; ratio = backend ÷ qdrant-edge at the same size):", "",
+                  "| chunks | backend | upsert s | dense p50 / p95 ms | hybrid p50 / p95 ms | hybrid p95 ratio | upsert ratio |",
+                  "|---|---|---|---|---|---|---|"]
         for r in b["store_latency"]:
+            if "skipped" in r:
+                lines.append(f"| {r['chunks']:,} | {r['backend']} | {r['skipped']} | | | | |")
+                continue
             lines.append(f"| {r['chunks']:,} | {r['backend']} | {r['upsert_s']} | {r['dense_p50_ms']} / {r['dense_p95_ms']} | "
-                         f"{r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} | {r.get('hybrid_p95_ratio_vs_edge', '1.0')} |")
+                         f"{r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} | {r.get('hybrid_p95_ratio_vs_edge', 1.0)} | "
+                         f"{r.get('upsert_ratio_vs_edge', 1.0)} |")
         lines.append("")
     if "coding" in b:
         c = b["coding"]
@@ -444,6 +511,10 @@ def bench_lines(b: dict) -> list[str]:
         for r in b["agent"]["rows"]:
             lines.append(f"| {r['backend']} | {r['turn_ms_mean']} | {r['ttft_ms'] if r['ttft_ms'] is not None else '—'} |")
         lines.append("")
+    if b.get("machine"):
+        m = b["machine"]
+        lines += [f"Bench machine: {m.get('cpus')} cores ({m.get('machine')}), load average at start "
+                  f"{' / '.join(str(x) for x in m.get('load_avg_1_5_15') or []) or 'n/a'}; generated {b.get('generated_at', '')}.", ""]
     if "phases" in b:
         lines += ["Memory peak per phase (Python allocations): " + ", ".join(
             f"{k} {v['python_peak_mb']} MB" for k, v in b["phases"].items()) + ".", ""]

@@ -118,54 +118,88 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
 
 
+#: short names accepted by ``medassist bench --backends`` → row labels
+BACKENDS = {"edge": "qdrant-edge", "client": "qdrant-client-local", "server": "qdrant-server"}
+
+
+def _open_store(backend: str, tmp: Path, dim: int, url: str | None, api_key: str | None):
+    if backend == "qdrant-edge":
+        return EdgeStore(tmp, dim)
+    if backend == "qdrant-client-local":
+        return ClientStore(dim, path=tmp / "q")
+    if not url:
+        raise ValueError("Le moteur qdrant-server demande une URL (MEDASSIST_QDRANT_URL).")
+    import uuid
+
+    return ClientStore(dim, url=url, api_key=api_key, prefix=f"medassist_bench_{uuid.uuid4().hex[:8]}_")
+
+
 def scale_latency(scales=(1_000, 10_000, 100_000), dim: int = 768, queries: int = 100, patients: int = 500,
-                  client_max_queries: int = 30, backends=("qdrant-edge", "qdrant-client-local")) -> list[dict]:
-    """Upsert + filtered dense/sparse query latency for each backend at each scale."""
+                  client_max_queries: int = 30, backends=("qdrant-edge", "qdrant-client-local"), *,
+                  url: str | None = None, api_key: str | None = None,
+                  max_chunks: dict[str, int] | None = None) -> list[dict]:
+    """Upsert + patient-filtered dense/sparse query latency for each backend at each scale.
+
+    ``backends``: row labels of :data:`BACKENDS`; ``qdrant-server`` needs ``url`` and writes into
+    collections of its own (``medassist_bench_<random>_…``), dropped afterwards. ``max_chunks``
+    caps a backend's scale (e.g. ``{"qdrant-client-local": 10_000}``): the skipped cells are
+    returned as rows with ``"skipped"`` so that a report says what was not measured.
+    qdrant-client local mode scans every point for every query, so it runs ``client_max_queries``
+    queries at most.
+    """
     rows = []
     bm25 = FrenchBm25()
     rng = np.random.default_rng(1)
+    max_chunks = max_chunks or {}
     for n in scales:
         chunks, vecs, sparse = _filler(n, dim, patients)
         for backend in backends:
+            if n > max_chunks.get(backend, n):
+                rows.append({"chunks": n, "backend": backend, "skipped": f"non mesuré au-delà de {max_chunks[backend]:,} fragments"})
+                continue
             with tempfile.TemporaryDirectory() as tmp:
-                store = EdgeStore(Path(tmp), dim) if backend == "qdrant-edge" else ClientStore(dim, path=Path(tmp) / "q")
-                t = time.perf_counter()
-                by_patient: dict[str, list[int]] = {}
-                for i, c in enumerate(chunks):
-                    by_patient.setdefault(c.patient_id, []).append(i)
-                for pid, idx in by_patient.items():
-                    store.upsert(Scope.patient(pid), [chunks[i] for i in idx], vecs[idx], [sparse[i] for i in idx])
-                if isinstance(store, EdgeStore):
-                    store.optimize()
-                upsert_s = time.perf_counter() - t
-                nq = queries if backend == "qdrant-edge" else min(queries, client_max_queries)
-                dense_lat, hybrid_lat = [], []
-                for qi in range(nq):
-                    pid = f"F{qi % patients:05d}"
-                    qv = rng.standard_normal(dim).astype(np.float32)
-                    qv /= np.linalg.norm(qv)
-                    qs = bm25.query(" ".join(random.Random(qi).choice(_WORDS) for _ in range(4)))
+                store = _open_store(backend, Path(tmp), dim, url, api_key)
+                try:
                     t = time.perf_counter()
-                    store.dense_search(Scope.patient(pid), qv, 30)
-                    dense_lat.append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    store.dense_search(Scope.patient(pid), qv, 30)
-                    store.sparse_search(Scope.patient(pid), qs, 30)
-                    hybrid_lat.append(time.perf_counter() - t)
-                store.close()
+                    by_patient: dict[str, list[int]] = {}
+                    for i, c in enumerate(chunks):
+                        by_patient.setdefault(c.patient_id, []).append(i)
+                    for pid, idx in by_patient.items():
+                        store.upsert(Scope.patient(pid), [chunks[i] for i in idx], vecs[idx], [sparse[i] for i in idx])
+                    if isinstance(store, EdgeStore):
+                        store.optimize()
+                    upsert_s = time.perf_counter() - t
+                    nq = min(queries, client_max_queries) if backend == "qdrant-client-local" else queries
+                    dense_lat, hybrid_lat = [], []
+                    for qi in range(nq):
+                        pid = f"F{qi % patients:05d}"
+                        qv = rng.standard_normal(dim).astype(np.float32)
+                        qv /= np.linalg.norm(qv)
+                        qs = bm25.query(" ".join(random.Random(qi).choice(_WORDS) for _ in range(4)))
+                        t = time.perf_counter()
+                        store.dense_search(Scope.patient(pid), qv, 30)
+                        dense_lat.append(time.perf_counter() - t)
+                        t = time.perf_counter()
+                        store.dense_search(Scope.patient(pid), qv, 30)
+                        store.sparse_search(Scope.patient(pid), qs, 30)
+                        hybrid_lat.append(time.perf_counter() - t)
+                finally:
+                    if isinstance(store, ClientStore) and store.name == "qdrant-server":
+                        store.drop()
+                    store.close()
             rows.append({
                 "chunks": n, "backend": backend, "upsert_s": round(upsert_s, 2), "queries": nq,
                 "dense_p50_ms": round(_pct(dense_lat, 50), 2), "dense_p95_ms": round(_pct(dense_lat, 95), 2),
                 "hybrid_p50_ms": round(_pct(hybrid_lat, 50), 2), "hybrid_p95_ms": round(_pct(hybrid_lat, 95), 2),
             })
-    # ratios client/edge per scale
+    # ratios to qdrant-edge per scale (the embedded default is the reference)
     for n in scales:
-        e = next((r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-edge"), None)
-        c = next((r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-client-local"), None)
-        if e is None or c is None:
-            continue
-        c["hybrid_p95_ratio_vs_edge"] = round(c["hybrid_p95_ms"] / max(e["hybrid_p95_ms"], 1e-6), 1)
-        c["upsert_ratio_vs_edge"] = round(c["upsert_s"] / max(e["upsert_s"], 1e-6), 1)
+        e = next((r for r in rows if r["chunks"] == n and r["backend"] == "qdrant-edge" and "skipped" not in r), None)
+        for r in rows:
+            if e is None or r is e or r["chunks"] != n or "skipped" in r:
+                continue
+            r["hybrid_p95_ratio_vs_edge"] = round(r["hybrid_p95_ms"] / max(e["hybrid_p95_ms"], 1e-6), 1)
+            r["upsert_ratio_vs_edge"] = round(r["upsert_s"] / max(e["upsert_s"], 1e-6), 1)
     return rows
 
 

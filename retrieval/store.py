@@ -243,17 +243,31 @@ class EdgeStore:
 class ClientStore:
     """Qdrant server (``url``) or qdrant-client local mode (``path``), same collections/payloads."""
 
-    def __init__(self, dim: int, url: str | None = None, path: Path | None = None, api_key: str | None = None):
+    def __init__(self, dim: int, url: str | None = None, path: Path | None = None, api_key: str | None = None,
+                 prefix: str = ""):
+        """``prefix`` names the collections ``<prefix>patients`` / ``<prefix>procedures``: a benchmark
+        or a test on a shared server never touches the production collections."""
         from qdrant_client import QdrantClient, models
 
         self.m = models
         self.dim = dim
+        self.prefix = prefix
         try:
             self.client = QdrantClient(url=url, api_key=api_key or None, timeout=10) if url else QdrantClient(path=str(path))
         except Exception as exc:
             raise StoreError(f"Connexion impossible au serveur Qdrant ({type(exc).__name__}).") from exc
         self.name = "qdrant-server" if url else "qdrant-client-local"
         self._ready: set[str] = set()
+
+    def _name(self, scope: Scope) -> str:
+        return self.prefix + scope.collection
+
+    def drop(self) -> None:
+        """Delete this store's collections (benchmark clean-up on a shared server)."""
+        for name in (self.prefix + c.value for c in Corpus):
+            if self.client.collection_exists(name):
+                self.client.delete_collection(name)
+        self._ready.clear()
 
     def _ensure(self, collection: str) -> None:
         if collection in self._ready:
@@ -291,7 +305,7 @@ class ClientStore:
         _check(scope, chunks)
         if not chunks:
             return
-        self._ensure(scope.collection)
+        self._ensure(self._name(scope))
         m = self.m
         points = [
             m.PointStruct(
@@ -302,20 +316,20 @@ class ClientStore:
             for i, c in enumerate(chunks)
         ]
         for i in range(0, len(points), 256):
-            self.client.upsert(scope.collection, points[i : i + 256], wait=True)
+            self.client.upsert(self._name(scope), points[i : i + 256], wait=True)
 
     def delete_document(self, scope, doc_id):
-        self._ensure(scope.collection)
-        self.client.delete(scope.collection, points_selector=self.m.FilterSelector(filter=self._filter(scope, doc_id)), wait=True)
+        self._ensure(self._name(scope))
+        self.client.delete(self._name(scope), points_selector=self.m.FilterSelector(filter=self._filter(scope, doc_id)), wait=True)
 
     def delete_scope(self, scope):
-        self._ensure(scope.collection)
-        self.client.delete(scope.collection, points_selector=self.m.FilterSelector(filter=self._filter(scope)), wait=True)
+        self._ensure(self._name(scope))
+        self.client.delete(self._name(scope), points_selector=self.m.FilterSelector(filter=self._filter(scope)), wait=True)
 
     def _query(self, scope, query, using, limit):
-        self._ensure(scope.collection)
+        self._ensure(self._name(scope))
         res = self.client.query_points(
-            scope.collection, query=query, using=using, query_filter=self._filter(scope), limit=limit, with_payload=True
+            self._name(scope), query=query, using=using, query_filter=self._filter(scope), limit=limit, with_payload=True
         ).points
         out = [(_chunk_from_payload(p.payload), float(p.score)) for p in res]
         return [(c, s) for c, s in out if scope.allows(c)]
@@ -329,8 +343,8 @@ class ClientStore:
         return self._query(scope, self.m.SparseVector(indices=vector[0], values=vector[1]), "bm25", limit)
 
     def count(self, scope, doc_id=None):
-        self._ensure(scope.collection)
-        return self.client.count(scope.collection, count_filter=self._filter(scope, doc_id), exact=True).count
+        self._ensure(self._name(scope))
+        return self.client.count(self._name(scope), count_filter=self._filter(scope, doc_id), exact=True).count
 
     def close(self):
         self.client.close()

@@ -22,7 +22,7 @@ KNOWLEDGE = REPO / "knowledge"
 
 # models live in the default data dir, whatever data dir a test uses
 from medassist.settings import get_settings  # noqa: E402
-from support import GGUF, MODEL_DIR  # noqa: E402,F401
+from support import GGUF, MODEL_DIR, persistent_coding_caches  # noqa: E402,F401
 
 
 def _has_embedding_model() -> bool:
@@ -60,6 +60,14 @@ def _session_env(tmp_path_factory):
         else:
             os.environ[k] = v
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def coding_caches(_session_env):
+    """The coding tool's pickles (edsnlp pipeline, CIM-10 catalogue) kept between sessions: building
+    them takes minutes on 2 cores (tests/support.py). Modules that code use it."""
+    with persistent_coding_caches(get_settings().cache_dir, ("coding_pipeline_", "cim10_catalogue_")):
+        yield
 
 
 def _corpus_hash() -> str:

@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from support import persistent_coding_caches
 
 from knowledge.cim10 import AtihType, dot, fold, get_catalogue, load_catalogue, stem, undot
 
-@pytest.fixture(scope="module", autouse=True)
-def _persistent_caches():
-    from medassist.settings import get_settings
-
-    with persistent_coding_caches(get_settings().cache_dir, ("cim10_catalogue_",)):
-        yield
+pytestmark = pytest.mark.usefixtures("coding_caches")
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,13 @@ from pydantic import Field
 
 from knowledge.cim10 import get_catalogue
 from tools.coding import CodingResult, SourceText, suggest_codes
-from support import persistent_coding_caches
 from tools.coding.verify import LlmVerdict, locate_quote, verify_with_llm
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "knowledge" / "eval" / "coding.jsonl"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _persistent_caches():
-    from medassist.settings import get_settings
-
-    with persistent_coding_caches(get_settings().cache_dir, ("coding_pipeline_", "cim10_catalogue_")):
-        yield
+pytestmark = pytest.mark.usefixtures("coding_caches")
 
 
 def code(text: str, **kw) -> CodingResult:
