@@ -322,7 +322,7 @@ def summary_lines(report: dict) -> list[str]:
         e = s["qa"]["extractive"]
         g = s["qa"].get("generative", {})
         acc = lambda m: round(m["accuracy"], 3) if isinstance(m.get("accuracy"), float) else m.get("skipped", "—")  # noqa: E731
-        lines += ["**Cited answers (agent)** — dev QA (patients + procedures), side by side:", "",
+        lines += ["**Cited answers (agent)** — dev QA (patient questions), side by side:", "",
                   "| mode | fact in answer or top-3 citations, right source | fact in the answer itself | questions |",
                   "|---|---|---|---|",
                   f"| extractive | {acc(e)} | {round(e.get('fact_in_answer', 0), 3)} | {_g(e, 'cases')} |",
@@ -435,36 +435,70 @@ def _bench_coding() -> dict:
             "p95_ms": round(lat[int(0.95 * (len(lat) - 1))] * 1000, 1)}
 
 
+AGENT_QUESTIONS = ["Quel est le traitement de sortie ?", "Le patient a-t-il des allergies ?",
+                   "Quels résultats sont en attente ?"]
+
+
 def _bench_agent(settings) -> dict:
-    """Turn latency per LLM backend: extractive always; the embedded llama.cpp server (plumbing,
-    time to first token) when installed; a remote server when configured."""
+    """Turn latency per LLM backend, side by side: extractive (no model) always; the embedded
+    llama.cpp server (protocol only: SmolLM2 never writes an answer, so its row times the raw
+    streamed completion) when installed; a configured remote model (vLLM…) on full generative
+    turns, time to first answer token included. A backend that cannot run is a row saying why."""
     from agents.runner import run_turn
     from medassist.access import User
+    from medassist.llm import chat_model, check_health, is_capable, served_model_name
     from medassist.schemas import Role
 
     user = User(username="bench", role=Role.clinician)
-    questions = ["Quel est le traitement de sortie ?", "Le patient a-t-il des allergies ?", "Quels résultats sont en attente ?"]
     rows = []
     lat = []
-    for q in questions:
+    run_turn(user, "P001", "préchauffage", thread_id=f"bench-{time.time_ns()}", mode="extractive")  # models loaded
+    for q in AGENT_QUESTIONS:
         t = time.perf_counter()
         run_turn(user, "P001", q, thread_id=f"bench-{time.time_ns()}", mode="extractive")
         lat.append(time.perf_counter() - t)
     rows.append({"backend": "extractive (no LLM)", "turn_ms_mean": round(statistics.mean(lat) * 1000, 1), "ttft_ms": None})
-    ttft = _ttft_local(settings)
-    if ttft:
-        rows.append(ttft)
+    rows.append(_ttft_local(settings))
+    if settings.llm_mode == "remote":
+        health = check_health(settings)
+        name = f"remote {served_model_name(settings)} (generative turn)"
+        if not is_capable(settings):
+            rows.append({"backend": name, "skipped": "modèle de raccordement, ne rédige pas les réponses"})
+        elif not health.ok:
+            rows.append({"backend": name, "skipped": health.message})
+        else:
+            llm = chat_model(settings, streaming=True)
+            firsts, totals = [], []
+            for q in AGENT_QUESTIONS:
+                t = time.perf_counter()
+                first: list[float] = []
+
+                def on_event(ev, t=t, first=first):
+                    if ev.get("type") == "token" and not first:
+                        first.append(time.perf_counter() - t)
+
+                run_turn(user, "P001", q, thread_id=f"bench-{time.time_ns()}", mode="generative", llm=llm,
+                         stream=on_event)
+                totals.append(time.perf_counter() - t)
+                firsts.extend(first[:1])
+            rows.append({"backend": name, "turn_ms_mean": round(statistics.mean(totals) * 1000, 1),
+                         "ttft_ms": round(statistics.mean(firsts) * 1000, 1) if firsts else None})
+    base = rows[0]["turn_ms_mean"]
+    for r in rows[1:]:
+        if r.get("turn_ms_mean"):
+            r["turn_ratio_vs_extractive"] = round(r["turn_ms_mean"] / max(base, 1e-6), 1)
     return {"rows": rows}
 
 
-def _ttft_local(settings) -> dict | None:
+def _ttft_local(settings) -> dict:
     import socket
 
     from medassist.llm import LocalLlamaServer, chat_model
     from medassist.provision import llama_server_binary, smollm2_path
 
+    name = "llama.cpp SmolLM2-135M (protocol only)"
     if llama_server_binary() is None or not smollm2_path(settings).exists():
-        return None
+        return {"backend": name, "skipped": "non installé (medassist setup)"}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -480,7 +514,7 @@ def _ttft_local(settings) -> dict | None:
                     first = time.perf_counter() - t
             firsts.append(first or 0.0)
             totals.append(time.perf_counter() - t)
-    return {"backend": "llama.cpp SmolLM2-135M (protocol only)", "turn_ms_mean": round(statistics.mean(totals) * 1000, 1),
+    return {"backend": name, "turn_ms_mean": round(statistics.mean(totals) * 1000, 1),
             "ttft_ms": round(statistics.mean(firsts) * 1000, 1)}
 
 
@@ -507,9 +541,14 @@ def bench_lines(b: dict) -> list[str]:
         c = b["coding"]
         lines += [f"**Coding latency** (no LLM, after warm-up, {c['stays']} stays): p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms.", ""]
     if "agent" in b:
-        lines += ["**Agent turn latency**:", "", "| backend | turn ms (mean) | time to first token ms |", "|---|---|---|"]
+        lines += ["**Agent turn latency** per LLM backend (3 questions on P001):", "",
+                  "| backend | turn ms (mean) | time to first token ms | ÷ extractive |", "|---|---|---|---|"]
         for r in b["agent"]["rows"]:
-            lines.append(f"| {r['backend']} | {r['turn_ms_mean']} | {r['ttft_ms'] if r['ttft_ms'] is not None else '—'} |")
+            if "skipped" in r:
+                lines.append(f"| {r['backend']} | not run: {r['skipped']} | | |")
+                continue
+            ttft = r["ttft_ms"] if r.get("ttft_ms") is not None else "—"
+            lines.append(f"| {r['backend']} | {r['turn_ms_mean']} | {ttft} | {r.get('turn_ratio_vs_extractive', 1.0)} |")
         lines.append("")
     if b.get("machine"):
         m = b["machine"]

@@ -94,3 +94,25 @@ def test_quick_eval_is_the_ci_gate(corpus_service, tmp_path):
     assert any("accuracy : valeur absente" in f for f in failures)
     refused = CliRunner().invoke(app, ["eval", "--quick", "--suite", "coding", "--update-readme"])
     assert refused.exit_code == 1 and "évaluation complète" in refused.output
+
+
+@pytest.mark.embed
+@pytest.mark.llm
+def test_agent_latency_rows_per_backend(corpus_service, tmp_path):
+    """Extractive turns, the embedded llama.cpp stream, and a configured remote model that is down:
+    every backend gets a row, the one that cannot run says why (in French)."""
+    from bench.harness import _bench_agent
+    from medassist.settings import get_settings
+    from support import GGUF  # provisioned in the default data dir
+
+    # the turns use the session's service; these settings only name the LLM backends and their models
+    settings = get_settings().model_copy(update={"data_dir": tmp_path, "llm_base_url": "http://127.0.0.1:9/v1",
+                                                 "llm_model": "qwen2.5-7b-instruct", "llm_max_retries": 0})
+    settings.models_dir.mkdir(parents=True)
+    (settings.models_dir / GGUF.name).symlink_to(GGUF)
+    rows = {r["backend"]: r for r in _bench_agent(settings)["rows"]}
+    assert rows["extractive (no LLM)"]["turn_ms_mean"] > 0
+    local = rows["llama.cpp SmolLM2-135M (protocol only)"]
+    assert local["ttft_ms"] > 0 and local["turn_ms_mean"] >= local["ttft_ms"] and local["turn_ratio_vs_extractive"] > 0
+    remote = rows["remote qwen2.5-7b-instruct (generative turn)"]
+    assert "skipped" in remote and remote["skipped"]

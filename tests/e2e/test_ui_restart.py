@@ -1,9 +1,11 @@
 """Kill the UI server in the middle of a conversation, restart it: nothing is lost.
 
-A clinician gets a cited answer, asks a second question, and the server is killed (SIGKILL)
-while that turn runs. A new server on the same data dir must then show the first exchange again
-("Reprise du dossier"), answer a new question in the same agent thread, and still serve the
-record (vector index, documents database and agent checkpoints all survive the crash).
+A clinician gets a cited answer, then asks for the CIM-10 coding of the stay, and the server is
+killed (SIGKILL) while that job runs: a fresh server loads the coding pipeline first, seconds in
+which the job is certainly unfinished (checked before the kill). A new server on the same data dir
+must then show the first exchange again ("Reprise du dossier"), nothing of the killed job, run the
+coding job again and answer a new question in the same agent thread (vector index, documents
+database, conversation history and agent checkpoints all survive the crash).
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ import re
 
 import pytest
 from e2e_support import UiServer, copy_ui_data
-from test_ui_browser import TURN_TIMEOUT_MS, login, send, shot, wait_idle
+from test_ui_browser import TURN_TIMEOUT_MS, click_action, login, send, shot, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.embed]
 
 Q1 = "Quel est le traitement anticoagulant de sortie ?"
-Q2 = "Quels résultats sont encore en attente ?"
 Q3 = "Le patient a-t-il des allergies ?"
 
 
@@ -47,8 +48,9 @@ def test_kill_mid_conversation_then_restart(ui_source_dir, browser, tmp_path):
         page.get_by_text(re.compile(r"^Sources")).last.wait_for(timeout=TURN_TIMEOUT_MS)
         wait_idle(page)
         assert re.search(r"apixaban", page.locator('[data-step-type="assistant_message"]').last.inner_text(), re.I)
-        send(page, Q2)
-        page.locator("#stop-button").wait_for(state="attached", timeout=30_000)  # the turn is running
+        click_action(page, "Suggérer les codes CIM-10")
+        page.locator("#stop-button").wait_for(state="attached", timeout=30_000)  # the job is running
+        assert page.get_by_text("Propositions de codage CIM-10").count() == 0, "le travail a fini avant l'arrêt"
     finally:
         first.kill()
     context.close()
@@ -57,8 +59,13 @@ def test_kill_mid_conversation_then_restart(ui_source_dir, browser, tmp_path):
     try:
         context, page = _open_leclerc(browser, second.url)
         page.get_by_text("Reprise du dossier").wait_for(timeout=60_000)
+        wait_idle(page)
         assert page.get_by_text(Q1).count() >= 1
+        assert page.get_by_text("Propositions de codage CIM-10").count() == 0  # nothing half-written
         shot(page, "13-reprise-apres-arret-brutal")
+        click_action(page, "Suggérer les codes CIM-10")
+        page.get_by_text("Propositions de codage CIM-10").last.wait_for(timeout=TURN_TIMEOUT_MS)
+        wait_idle(page)
         send(page, Q3)
         page.get_by_text(re.compile(r"^Sources")).last.wait_for(timeout=TURN_TIMEOUT_MS)
         wait_idle(page)
