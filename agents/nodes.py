@@ -27,6 +27,7 @@ Example (extractive, with a retrieval service)::
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 import re
 from typing import Any
 
@@ -416,6 +417,7 @@ def verify(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     from medassist.schemas import Corpus
     from retrieval.store import Scope
 
+    @lru_cache(maxsize=None)  # several citations usually quote the same document: read it once
     def doc_text(doc_id: str, corpus: str = state.get("corpus", "patients")) -> str | None:
         scope = Scope.procedures() if corpus == Corpus.procedures.value else Scope.patient(ctx.patient_id)
         doc = svc.document_text(scope, doc_id)
@@ -469,15 +471,13 @@ def call_tools(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def _run_coding(ctx: Context, stay_id: str | None, llm) -> dict[str, Any]:
-    from retrieval.store import Scope
     from tools.coding.patient import code_patient
 
     svc = ctx.get_service()
     pc = code_patient(ctx.user, ctx.patient_id, stay_id, service=svc, llm=llm)  # authorised + audited there
     result, stay = pc.result, pc.stay_id
-    docs = [svc.document_text(Scope.patient(ctx.patient_id), d["doc_id"]) or d for d in pc.documents]
     coding = result.model_dump(mode="json")
-    by_id = {d["doc_id"]: d for d in docs}
+    by_id = {d["doc_id"]: d for d in pc.documents}  # title and date of the documents code_patient read
     citations: list[AnswerCitation] = []
     lines = [f"Propositions de codage CIM-10 pour le séjour {stay} du patient {ctx.patient_id} "
              "(à valider par le médecin DIM) :" if stay else

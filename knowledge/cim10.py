@@ -69,10 +69,7 @@ import hashlib
 import io
 import json
 import math
-import os
-import pickle
 import re
-import tempfile
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
@@ -83,6 +80,8 @@ from pathlib import Path
 from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict
+
+from medassist.pickle_cache import cached
 
 __all__ = [
     "AtihType",
@@ -199,9 +198,7 @@ def stem(token: str) -> str:
         return t
     if t.endswith("aux") and len(t) > 5:
         t = t[:-3] + "al"
-    elif t.endswith("eux"):
-        pass  # "bulleux", "infectieux": a suffix below, not a plural
-    elif t[-1] in "sx" and len(t) > 4:
+    elif t[-1] in "sx" and len(t) > 4 and not t.endswith("eux"):  # "bulleux": a suffix below, not a plural
         t = t[:-1]
     for suf in _SUFFIXES:
         if t.endswith(suf) and len(t) - len(suf) >= 3:
@@ -676,27 +673,8 @@ def load_catalogue(*, cache_dir: Path | None = None, use_cache: bool = True) -> 
     chapters_raw = _chapters_path().read_bytes()
     digest = hashlib.sha256(src + chapters_raw + str(_FORMAT_VERSION).encode()).hexdigest()[:16]
     cache_file = (cache_dir or _cache_dir()) / f"cim10_catalogue_{digest}.pkl"
-    if use_cache and cache_file.exists():
-        try:
-            with cache_file.open("rb") as fh:
-                state = pickle.load(fh)
-            if isinstance(state, _State):
-                return Cim10Catalogue(state, source_hash=digest)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-            pass
-    state = _build_state(src, json.loads(chapters_raw)["chapters"])
-    if use_cache:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, cache_file)
-            for stale in cache_file.parent.glob("cim10_catalogue_*.pkl"):
-                if stale != cache_file:
-                    stale.unlink(missing_ok=True)  # an older table or format version
-        except OSError:
-            pass  # read-only cache dir: work from memory
+    state = cached(cache_file, lambda: _build_state(src, json.loads(chapters_raw)["chapters"]), use_cache=use_cache,
+                   valid=lambda obj: isinstance(obj, _State))
     return Cim10Catalogue(state, source_hash=digest)
 
 

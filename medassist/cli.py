@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -403,6 +404,22 @@ def _parse_backends(text: str | None, settings) -> list[str] | None:
     return [BACKENDS[n] for n in names]
 
 
+@contextmanager
+def _measure_errors():
+    """eval and bench: a missing model, a locked or empty index end in one French line."""
+    from retrieval.embedder import EmbeddingError
+    from retrieval.service import UnknownPatientError
+    from retrieval.store import StoreError
+
+    try:
+        yield
+    except (EmbeddingError, StoreError) as exc:
+        fail(str(exc))
+    except UnknownPatientError as exc:
+        fail(f"{exc} Les jeux de développement portent sur le corpus de démonstration : indexez-le d'abord "
+             "(« medassist ingest knowledge/patients knowledge/procedures » ou « make index »).")
+
+
 def _client_cap(client_max: str) -> dict[str, int] | None:
     return {"qdrant-client-local": _parse_scales(client_max)[0]} if client_max else None
 
@@ -446,20 +463,11 @@ def eval_cmd(
     settings = get_settings()
     scales = _parse_scales(bench_scale) if bench_scale else None
     chosen_backends = _parse_backends(backends, settings)
-    from retrieval.embedder import EmbeddingError
-    from retrieval.service import UnknownPatientError
-    from retrieval.store import StoreError
-
-    try:
+    bench_result = None
+    with _measure_errors():
         result = run_eval(suites, report, cases, quick=quick)
-        bench_result = None
         if scales:
             bench_result = run_bench(scales, report, backends=chosen_backends, max_chunks=_client_cap(client_max))
-    except (EmbeddingError, StoreError) as exc:
-        fail(str(exc))
-    except UnknownPatientError as exc:
-        fail(f"{exc} Les jeux de développement portent sur le corpus de démonstration : indexez-le d'abord "
-             "(« medassist ingest knowledge/patients knowledge/procedures » ou « make index »).")
     if update_readme:
         if bench_result is None:  # the last bench of the same report folder, if any
             bench_json = (report or Path("reports/latest")) / "bench.json"
@@ -492,15 +500,10 @@ def bench(
     codage et tours de l'agent ; des rapports entre moteurs, pas seulement des temps."""
     from bench.harness import bench_lines, run_bench
 
-    from retrieval.embedder import EmbeddingError
-    from retrieval.store import StoreError
-
     settings = get_settings()
-    try:
+    with _measure_errors():
         result = run_bench(_parse_scales(scale), report, queries=queries, backends=_parse_backends(backends, settings),
                            max_chunks=_client_cap(client_max))
-    except (EmbeddingError, StoreError) as exc:
-        fail(str(exc))
     if json_out:
         emit_json(result)
     else:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import bcrypt
@@ -50,8 +51,11 @@ DEMO_USERS: list[tuple[str, str, Role, str, list[str]]] = [
     ("sec.durand", "durand-demo", Role.admin, "Julie Durand (secrétariat)", ["*"]),
 ]
 
-# A valid hash checked when the user name is unknown, so that both failures cost the same time.
-_DUMMY_HASH = bcrypt.hashpw(b"medassist-dummy", bcrypt.gensalt(rounds=12)).decode()
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A valid hash checked when the user name is unknown, so that both failures cost the same time
+    (made at the first login, not at import: bcrypt at cost 12 takes a quarter of a second)."""
+    return bcrypt.hashpw(b"medassist-dummy", bcrypt.gensalt(rounds=12)).decode()
 
 
 class UsersFileError(ValueError):
@@ -153,7 +157,7 @@ def authenticate(username: str, password: str, settings: Settings) -> User | Non
     users = load_users(users_file_path(settings))
     rec = users.get((username or "").strip())
     if rec is None:
-        check_password(password or "", _DUMMY_HASH)
+        check_password(password or "", _dummy_hash())
         return None
     return rec.to_user() if check_password(password or "", rec.password_hash) else None
 

@@ -89,6 +89,11 @@ class DocStore:
             cx.execute(delete(patients).where(patients.c.patient_id == patient.id))
             cx.execute(patients.insert().values(patient_id=patient.id, data=patient.model_dump_json(), updated_at=now))
 
+    def has_patient(self, patient_id: str) -> bool:
+        """Existence only (every search checks it: no record to load and validate)."""
+        with self.engine.connect() as cx:
+            return cx.execute(select(patients.c.patient_id).where(patients.c.patient_id == patient_id)).first() is not None
+
     def get_patient(self, patient_id: str) -> Patient | None:
         with self.engine.connect() as cx:
             row = cx.execute(select(patients.c.data).where(patients.c.patient_id == patient_id)).first()
@@ -139,6 +144,12 @@ class DocStore:
         with self.engine.connect() as cx:
             row = cx.execute(select(documents).where(*self._key(corpus, patient_id, doc_id))).mappings().first()
         return dict(row) if row else None
+
+    def document_texts(self, corpus: Corpus, patient_id: str | None) -> list[tuple[str, str]]:
+        """``(doc_id, text)`` of one patient's documents (or the procedures), nothing else."""
+        with self.engine.connect() as cx:
+            return [tuple(r) for r in cx.execute(select(documents.c.doc_id, documents.c.text)
+                                                 .where(*self._key(corpus, patient_id)))]
 
     def list_documents(self, corpus: Corpus, patient_id: str | None) -> list[dict]:
         """Documents of one patient (or the procedures), oldest first, text included."""

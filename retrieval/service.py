@@ -161,7 +161,7 @@ class RetrievalService:
             return [(Scope.procedures(), path, None)]
         if not patient_id:
             raise ScopeError(f"« {path.name} » : précisez le patient (--patient) ou --corpus procedures.")
-        if self.docs.get_patient(patient_id) is None:
+        if not self.docs.has_patient(patient_id):
             raise UnknownPatientError(f"Patient inconnu : « {patient_id} ».")
         return [(Scope.patient(patient_id), path, None)]
 
@@ -212,8 +212,9 @@ class RetrievalService:
                     f"« {name} » dépasse la taille maximale autorisée ({size_mb:.1f} Mo > {self.settings.max_upload_mb:g} Mo)."
                 )
             raw = path.read_bytes()
-            parsed = parse_file(path)
             declared = meta is not None
+            # a declared document's hash needs no parsing: an unchanged corpus is skipped unparsed
+            parsed = None if declared else parse_file(path)
             meta = meta or self._infer_meta(scope, path, parsed.text)
             digest = _sha256(raw + meta.model_dump_json().encode() + INDEX_VERSION.encode()
                              + str(self.settings.embedding_dim).encode())
@@ -221,6 +222,7 @@ class RetrievalService:
             if previous == digest and self.store.count(scope, meta.id) > 0:
                 report.unchanged.append(meta.id)
                 return
+            parsed = parsed or parse_file(path)
             twin = None if declared or previous else self._same_text(scope, parsed.text)
             if twin:
                 report.duplicates.append(IngestDuplicate(
@@ -238,9 +240,10 @@ class RetrievalService:
                 for i, p in enumerate(pieces)
             ]
             t = time.perf_counter()
-            dense = self.embedder.embed_documents([self._embed_text(c) for c in chunks])
+            texts = [self._embed_text(c) for c in chunks]
+            dense = self.embedder.embed_documents(texts)
             report.embed_seconds += time.perf_counter() - t
-            sparse = [self.bm25.document(self._embed_text(c)) for c in chunks]
+            sparse = [self.bm25.document(text) for text in texts]
             # old chunks out, new chunks in, document row last (see module docstring)
             self.store.delete_document(scope, meta.id)
             self.store.upsert(scope, chunks, dense, sparse)
@@ -261,11 +264,9 @@ class RetrievalService:
         Why: an upload of a file already in the record under another name (a PDF re-scanned, a
         letter saved twice) would otherwise duplicate every citation in answers and drafts. Only
         loose files are checked; documents declared in ``patient.json`` keep their declared ids."""
-        wanted = _sha256(" ".join(text.split()).encode())
-        for d in self.docs.list_documents(scope.corpus, scope.patient_id):
-            if _sha256(" ".join(d["text"].split()).encode()) == wanted:
-                return d["doc_id"]
-        return None
+        wanted = " ".join(text.split())
+        return next((doc_id for doc_id, other in self.docs.document_texts(scope.corpus, scope.patient_id)
+                     if " ".join(other.split()) == wanted), None)
 
     @staticmethod
     def _embed_text(c: Chunk) -> str:
@@ -289,7 +290,7 @@ class RetrievalService:
             raise ValueError("La question est vide.")
         if len(query) > self.settings.max_question_chars:
             raise ValueError(f"La question dépasse {self.settings.max_question_chars} caractères.")
-        if scope.corpus == Corpus.patients and self.docs.get_patient(scope.patient_id) is None:
+        if scope.corpus == Corpus.patients and not self.docs.has_patient(scope.patient_id):
             raise UnknownPatientError(f"Patient inconnu : « {scope.patient_id} ».")
         dense: list[tuple[Chunk, float]] = []
         sparse: list[tuple[Chunk, float]] = []
@@ -326,7 +327,7 @@ class RetrievalService:
         return self.docs.get_document(scope.corpus, scope.patient_id, doc_id)
 
     def patient_documents(self, patient_id: str) -> list[dict]:
-        if self.docs.get_patient(patient_id) is None:
+        if not self.docs.has_patient(patient_id):
             raise UnknownPatientError(f"Patient inconnu : « {patient_id} ».")
         return self.docs.list_documents(Corpus.patients, patient_id)
 

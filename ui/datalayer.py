@@ -27,19 +27,15 @@ import re
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from agents.checkpoint import _PG, is_postgres_url
 from medassist.settings import Settings
 
 FILES_ROUTE = "/medassist/files"
-_PG = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://", re.I)
-
-
-def is_postgres(url: str) -> bool:
-    return bool(url and _PG.match(url))
 
 
 def async_url(settings: Settings) -> str:
     """The async SQLAlchemy URL of the Chainlit tables."""
-    if is_postgres(settings.database_url):
+    if is_postgres_url(settings.database_url):
         return _PG.sub("postgresql+psycopg://", settings.database_url, count=1)
     return f"sqlite+aiosqlite:///{settings.data_dir / 'ui_chainlit.sqlite'}"
 

@@ -40,10 +40,7 @@ import contextlib
 import hashlib
 import io
 import json
-import os
-import pickle
 import re
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -51,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from spacy.tokens import Doc
+
+from medassist.pickle_cache import cached
 
 from .rules import fold_same_length
 
@@ -228,27 +227,7 @@ def load_pipeline(*, cache_dir: Path | None = None, use_cache: bool = True):
         from medassist.settings import get_settings
 
         cache_dir = get_settings().cache_dir
-    path = Path(cache_dir) / f"coding_pipeline_{_cache_key()}.pkl"
-    if use_cache and path.exists():
-        try:
-            with path.open("rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-            pass
-    nlp = build_pipeline()
-    if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(nlp, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-            for stale in path.parent.glob("coding_pipeline_*.pkl"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)  # built with older synonyms or code
-        except (OSError, pickle.PicklingError):
-            pass  # read-only cache dir: the pipeline stays in memory
-    return nlp
+    return cached(Path(cache_dir) / f"coding_pipeline_{_cache_key()}.pkl", build_pipeline, use_cache=use_cache)
 
 
 @lru_cache(maxsize=1)

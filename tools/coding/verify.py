@@ -150,7 +150,7 @@ def verify_with_llm(result: CodingResult, sources: list[SourceText], llm) -> Cod
 
     cat = get_catalogue()
     llm_dp = next((c for c, role in confirmed.items() if role == "DP"), None)
-    current_dp = next((s for s in out.suggestions if s.role == "DP"), None)
+    current_dp = out.dp
     if llm_dp is not None and (current_dp is None or current_dp.code != llm_dp):
         if cat.dp_allowed(llm_dp):
             for s in out.suggestions:
