@@ -875,22 +875,15 @@ async def _job(action_name: str) -> None:
     await _agent_turn(user, request)
 
 
-@cl.action_callback("job_code")
 @_task
-async def on_job_code(action: cl.Action) -> None:
-    await _job("job_code")
+async def on_fixed_job(action: cl.Action) -> None:
+    """The jobs whose request is fixed (coding, discharge letter, summary): the button's name says which."""
+    await _job(action.name)
 
 
-@cl.action_callback("job_discharge")
-@_task
-async def on_job_discharge(action: cl.Action) -> None:
-    await _job("job_discharge")
-
-
-@cl.action_callback("job_summary")
-@_task
-async def on_job_summary(action: cl.Action) -> None:
-    await _job("job_summary")
+for _name, _right, _label, _request, _icon in JOBS:
+    if _request:
+        cl.action_callback(_name)(on_fixed_job)
 
 
 @cl.action_callback("job_appointment")
