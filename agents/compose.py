@@ -42,7 +42,12 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 
 from agents.lexicon import expansion_groups, expansions
-from agents.text import excerpt, fold, sentences, terms
+from agents.text import (
+    DATE_UNIT, TIME_UNIT, excerpt, quantities, quantity_spans, same_quantity, sentences, terms,
+)
+from knowledge.dates import find_dates, fr_date, months_named
+from knowledge.french import fold
+from knowledge.sections import heading_title, line_spans
 
 # --------------------------------------------------------------------------- public shapes
 
@@ -95,10 +100,7 @@ class Composed:
 
 # --------------------------------------------------------------------------- question profile
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre",
-     "decembre"])}
-_DATE_RE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\bJ[-+]?\d+\b|\b\d{1,2}\s?h\s?\d{2}\b")
+_DAY_TIME_RE = re.compile(r"\bJ[-+]?\d+\b|\b\d{1,2}\s?h\s?\d{2}\b")  # "J3", "10h30"
 _TIME_RE = re.compile(r"\b\d{1,2}\s?h\s?\d{0,2}\b")
 _NUM_RE = re.compile(r"\d")
 _NEG_RE = re.compile(r"\b(?:pas d[e']|pas de|absence d[e']|sans |aucune?|ni |non |negati|normal|normaux|normale"
@@ -126,14 +128,33 @@ class QuestionProfile:
     kinds: set[str]
     months: set[int]
     years: set[str]
+    #: numbers the question qualifies ("6/10", "6 kg", a date): a sentence covers one only with the
+    #: same unit (``#6/10`` -> ``("6", "/10")``); their bare digits are not matching terms
+    quantities: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _qualified(text: str) -> tuple[str, dict[str, tuple[str, str]]]:
+    """``text`` folded with its qualified numbers blanked out, and those numbers as terms (``#6/10``)."""
+    f = fold(text)
+    found: dict[str, tuple[str, str]] = {}
+    for start, end, (value, unit) in quantity_spans(f):
+        if unit:
+            found[f"#{value}{unit if unit not in (DATE_UNIT, TIME_UNIT) else ''}"] = (value, unit)
+            f = f[:start] + " " * (end - start) + f[end:]
+    return f, found
 
 
 def profile(question: str) -> QuestionProfile:
     """What the question asks, as features the sentence scorer uses."""
     f = fold(question)
     main, _, previous = question.partition("(suite de :")
-    stems = list(dict.fromkeys(terms(question)))
-    focus = set(terms(main)) if previous else set()
+    masked, qty = _qualified(question)
+    stems = list(dict.fromkeys(terms(masked) + list(qty)))
+    if previous:
+        masked_main, qty_main = _qualified(main)
+        focus = set(terms(masked_main)) | set(qty_main)
+    else:
+        focus = set()
     kinds: set[str] = set()
     if re.search(r"\bquand\b|\bquelle date\b|\bjusqu'(?:a|au) (?:quand|quelle)|\ba quel moment\b|\bdate\b"
                  r"|\bprevu|\bprogramme|\brendez-vous|\bconsultation\b|\bjusqu'a quand\b", f):
@@ -165,10 +186,10 @@ def profile(question: str) -> QuestionProfile:
     if re.search(r"arret|interromp|stopp|supprim|remplac|modifi|adapt|diminu|augment|porte|ramene|evolue|change"
                  r"|ajoute|suspendu|substitu", f):
         kinds.add("change")
-    months = {n for m, n in _MONTHS.items() if re.search(rf"\b{m}\b", f)}
+    months = months_named(f)
     years = set(re.findall(r"\b(20\d\d)\b", f))
     return QuestionProfile(question, {}, stems, focus, expansions(question), expansion_groups(question), kinds, months,
-                           years)
+                           years, qty)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -184,6 +205,7 @@ class _Cand:
     stems: set[str]
     score: float = 0.0
     lead: str = ""  # "Radiographie thoracique :" when the sentence is a later clause of that line
+    quantities: set[tuple[str, str]] = field(default_factory=set)
 
 
 _LEAD_RE = re.compile(r"[-*•\s]*([^\n:;.]{2,50}?\s?:)\s")
@@ -191,15 +213,7 @@ _LEAD_RE = re.compile(r"[-*•\s]*([^\n:;.]{2,50}?\s?:)\s")
 
 def _headings(text: str) -> list[tuple[int, str]]:
     """(offset, heading) of lines that look like headings ("CONCLUSION :", "## Valves", "Motif :")."""
-    out = []
-    pos = 0
-    for line in text.split("\n"):
-        s = line.strip()
-        if s and (s.startswith("#") or (s.endswith(":") and len(s) < 80)
-                  or (s.isupper() and len(s) < 80 and len(s.split()) <= 8)):
-            out.append((pos, s.strip("#: ").strip()))
-        pos += len(line) + 1
-    return out
+    return [(s, title) for s, e in line_spans(text) if (title := heading_title(text[s:e]))]
 
 
 _IDENTITY_RE = re.compile(r"^\s*(?:patiente?|nom|identit[ée])\s*:.*(?:\bIPP\b|\bn[ée]e? le\b)|\bIPP \d{6,}", re.I)
@@ -211,9 +225,15 @@ def _is_label_only(text: str) -> bool:
 
 
 def _is_heading(text: str, section: str | None, title: str) -> bool:
-    """Titles, section names and letterhead lines: never an answer by themselves."""
+    """Titles, section names and letterhead lines: never an answer by themselves.
+
+    A full sentence is content even when it doubles as the title: the title of a loose file is
+    inferred from its first line ("Note infirmière : patient douloureux, EVA 6/10."), and declared
+    titles never end with a full stop."""
     s = text.strip().strip("#*: ").strip()
     f = fold(s)
+    if s.endswith((".", "!", "?")) and len(terms(s)) >= 2:
+        return False
     if f in (fold(section or ""), fold(title)):
         return True
     if _NUM_RE.search(s) or s.endswith((".", ")", ";")) or len(s) > 70:
@@ -237,22 +257,28 @@ def _candidates(hits) -> list[_Cand]:
     for i, h in enumerate(hits):
         c = h.chunk
         heads = _headings(c.text)
-        for s, e in sentences(c.text):
-            piece = c.text[s:e]
-            if (_is_label_only(piece) and not _NUM_RE.search(piece)) or _is_heading(piece, c.section, c.title):
-                continue
-            head = next((t for off, t in reversed(heads) if off <= s and not piece.startswith(t)), c.section or "")
-            line_start = c.text.rfind("\n", 0, s) + 1
-            lead = label = ""
-            before = c.text[line_start:s].rstrip()
-            if before:
-                m = _LEAD_RE.match(c.text, line_start, s)
-                label = m.group(1) if m else ""  # the line's label: context for scoring
-                # shown only for a clause continuing the labelled item ("Radio : cardiomégalie ; pas de foyer")
-                if label and (before.endswith(";") or piece[:1].islower()) and not _LEAD_RE.match(piece):
-                    lead = label
-            cands.append(_Cand(i, c.start + s, c.start + e, piece, f"{head} {label}".strip(), set(terms(piece)),
-                               lead=lead))
+        before_hit = len(cands)
+        # a passage whose only content line is its document's title still answers: a loose file's
+        # title is its first line (a one-line note is all title)
+        for title in (c.title, ""):
+            for s, e in sentences(c.text):
+                piece = c.text[s:e]
+                if (_is_label_only(piece) and not _NUM_RE.search(piece)) or _is_heading(piece, c.section, title):
+                    continue
+                head = next((t for off, t in reversed(heads) if off <= s and not piece.startswith(t)), c.section or "")
+                line_start = c.text.rfind("\n", 0, s) + 1
+                lead = label = ""
+                before = c.text[line_start:s].rstrip()
+                if before:
+                    m = _LEAD_RE.match(c.text, line_start, s)
+                    label = m.group(1) if m else ""  # the line's label: context for scoring
+                    # shown only for a clause continuing the labelled item ("Radio : cardiomégalie ; pas de foyer")
+                    if label and (before.endswith(";") or piece[:1].islower()) and not _LEAD_RE.match(piece):
+                        lead = label
+                cands.append(_Cand(i, c.start + s, c.start + e, piece, f"{head} {label}".strip(), set(terms(piece)),
+                                   lead=lead, quantities=quantities(piece)))
+            if len(cands) > before_hit:
+                break
     return cands
 
 
@@ -262,6 +288,8 @@ def _score(q: QuestionProfile, cands: list[_Cand], hits) -> None:
     n = len(cands)
     df: dict[str, int] = {}
     for cd in cands:
+        # a qualified number of the question is a term the sentence holds with the same unit
+        cd.stems |= {key for key, qty in q.quantities.items() if same_quantity(qty, cd.quantities)}
         for t in cd.stems:
             df[t] = df.get(t, 0) + 1
     weights = {t: math.log(1.0 + n / (1.0 + df.get(t, 0))) * (1.6 if t in q.focus else 1.0) for t in q.stems}
@@ -289,7 +317,7 @@ def _score(q: QuestionProfile, cands: list[_Cand], hits) -> None:
         covered_ctx = sum(0.5 * w for t, w in weights.items() if t not in present and t in present_ctx)
         score = (covered + covered_ctx) / total
         # kinds of facts asked
-        if "date" in q.kinds and _DATE_RE.search(cd.text):
+        if "date" in q.kinds and (_DAY_TIME_RE.search(cd.text) or find_dates(cd.text)):
             score += 0.2
         if "time" in q.kinds and _TIME_RE.search(cd.text):
             score += 0.25
@@ -343,14 +371,8 @@ def _lead_in(corpus: str, patient_id: str | None, weak: bool, n_sent: int) -> st
     return f"D'après {where}, le passage suivant répond à la question :"
 
 
-def _fr_date(iso: str | None) -> str:
-    if not iso or len(iso) < 10:
-        return ""
-    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}"
-
-
 def source_label(c: AnswerCitation) -> str:
-    d = _fr_date(c.date)
+    d = fr_date(c.date)
     return f"[{c.n}] {c.title or c.doc_id}" + (f" du {d}" if d else "") + f" ({c.doc_id})"
 
 
@@ -436,7 +458,7 @@ def numbered_passages(citations: list[AnswerCitation], limit_chars: int = 1200) 
     """The passages as the generative prompt shows them: ``[n] Title (date, doc id)`` + text."""
     blocks = []
     for c in citations:
-        d = _fr_date(c.date)
+        d = fr_date(c.date)
         text = c.quote if len(c.quote) <= limit_chars else c.quote[:limit_chars] + " …"
         blocks.append(f"[{c.n}] {c.title}" + (f" du {d}" if d else "") + f" ({c.doc_id})\n{text}")
     return "\n\n".join(blocks)

@@ -4,9 +4,9 @@ Clinicians ask "quel diurétique de l'anse", the report says "FUROSÉMIDE"; they
 "caillot", the CT report says "embolie". Dense retrieval bridges part of this gap; the extractive
 composer, which picks the *sentence* to show, needs it explicitly. Two sources:
 
-* :data:`DRUG_CLASSES`: French drug-class names mapped to ATC prefixes; members are read from the
-  ATC table shipped with edsnlp (``edsnlp/resources/drugs.json``: 1,968 ATC codes -> French
-  international names and brand names), so no drug list is maintained here;
+* :data:`knowledge.drugs.DRUG_CLASSES`: French drug-class names mapped to ATC prefixes; members are
+  read from the ATC table shipped with edsnlp (see :mod:`knowledge.drugs`), so no drug list is
+  maintained here;
 * :data:`SYNONYMS`: groups of equivalent wordings (abbreviations, lay terms, specialties).
 
 Example::
@@ -25,57 +25,13 @@ question).
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from importlib import util as importlib_util
-from pathlib import Path
 
-from agents.text import fold
+from knowledge.drugs import DRUG_CLASSES, drug_class_members
+from knowledge.french import fold
 
-#: French class name (folded regex) -> ATC prefixes.
-DRUG_CLASSES: dict[str, tuple[str, ...]] = {
-    r"diuretiques? de l'anse": ("C03C",),
-    r"diuretiques? thiazidiques?|thiazidiques?": ("C03A", "C03E"),
-    r"diuretiques? epargneurs? de potassium|antialdosterones?|anti-aldosterone": ("C03D",),
-    r"diuretiques?": ("C03",),
-    r"inhibiteurs? de l'enzyme de conversion|\biec\b": ("C09A", "C09B"),
-    r"sartans?|antagonistes? de l'angiotensine|\bara ?2\b": ("C09C", "C09D"),
-    r"inhibiteurs? calciques?": ("C08",),
-    r"beta-?bloquants?|betabloquants?": ("C07",),
-    r"antihypertenseurs?": ("C02", "C03", "C07", "C08", "C09"),
-    r"anticoagulants?|anticoagulation": ("B01AA", "B01AB", "B01AE", "B01AF", "B01AX"),
-    r"heparines? de bas poids moleculaire|\bhbpm\b": ("B01AB",),
-    r"antivitamines? k|\bavk\b": ("B01AA",),
-    r"antiagregants?|anti-agregants?|antiplaquettaires?": ("B01AC",),
-    r"thrombolytiques?|thrombolyse|fibrinolyse": ("B01AD",),
-    r"statines?": ("C10AA",),
-    r"hypolipemiants?": ("C10",),
-    r"benzodiazepines?|anxiolytiques?": ("N05BA", "N05B"),
-    r"hypnotiques?|somniferes?": ("N05C",),
-    r"antidepresseurs?": ("N06A",),
-    r"neuroleptiques?|antipsychotiques?": ("N05A",),
-    r"corticoides?|corticotherapie|corticosteroides?": ("H02AB",),
-    r"antidiabetiques?": ("A10B",),
-    r"insulines?": ("A10A",),
-    r"inhibiteurs? de la pompe a protons|\bipp\b": ("A02BC",),
-    r"antibiotiques?|antibiotherapie": ("J01",),
-    r"antifongiques?": ("J02",),
-    r"antiviraux|antiviral": ("J05",),
-    r"anthracyclines?": ("L01DB",),
-    r"sels? de platine|platines?": ("L01XA",),
-    r"vinca-?alcaloides?|poisons? du fuseau": ("L01CA",),
-    r"chimiotherapies?": ("L01",),
-    r"anti-?inflammatoires?|\bains\b": ("M01A",),
-    r"antalgiques?|analgesiques?": ("N02",),
-    r"morphiniques?|opioides?": ("N02A",),
-    r"substitution thyroidienne|hormones? thyroidiennes?|levothyroxine": ("H03AA",),
-    r"chelateurs? du potassium|resines? echangeuses": ("V03AE",),
-    r"bronchodilatateurs?": ("R03",),
-    r"antiemetiques?": ("A04A",),
-    r"antiepileptiques?": ("N03",),
-    r"supplementation en vitamine d|vitamine d": ("A11CC",),
-}
+__all__ = ["SYNONYMS", "expansion_groups", "expansions"]
 
 #: Groups of equivalent wordings (folded). Any member in the question adds all members.
 SYNONYMS: list[tuple[str, ...]] = [
@@ -157,44 +113,6 @@ SYNONYMS: list[tuple[str, ...]] = [
     ("posologie", "dose", "dosage", "mg"),
     ("sortie", "traitement de sortie", "ordonnance de sortie"),
 ]
-
-
-@lru_cache(maxsize=1)
-def _atc_table() -> dict[str, list[str]]:
-    spec = importlib_util.find_spec("edsnlp")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = Path(spec.submodule_search_locations[0]) / "resources" / "drugs.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-#: First words of multi-word ATC names that are not drug names ("acide …", "associations …").
-_NOT_A_DRUG = frozenset("""
-acide associations association autres sodium potassium calcium magnesium triglycerides nicotinique vitamine
-vitamines huile extrait sels sel preparations preparation complexe chlorure sulfate phosphate hydroxyde carbonate
-fer zinc gluconate citrate lactate acetate solution solutions serum eau glucose produits produit agents combinaisons
-""".split())
-
-
-@lru_cache(maxsize=256)
-def drug_class_members(prefixes: tuple[str, ...]) -> frozenset[str]:
-    """Folded names (international and brand, first word) of the drugs under ATC ``prefixes``."""
-    out = set()
-    for code, names in _atc_table().items():
-        if code.startswith(prefixes):
-            for n in names:
-                first = fold(n).split(" ")[0].strip(",.()")
-                if len(first) >= 4 and first not in _NOT_A_DRUG:
-                    out.add(first)
-    return frozenset(out)
-
-
-@lru_cache(maxsize=1)
-def drug_names() -> frozenset[str]:
-    """Every folded drug name (first word) of the ATC table: used by the verifier."""
-    return drug_class_members(("",))
 
 
 @lru_cache(maxsize=4096)

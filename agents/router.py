@@ -44,7 +44,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agents.text import fold
+from knowledge.dates import MONTHS
+from knowledge.french import fold
 
 Intent = Literal["question", "procedure_question", "code", "draft_discharge", "draft_appointment", "draft_summary"]
 INTENTS: tuple[str, ...] = ("question", "procedure_question", "code", "draft_discharge", "draft_appointment",
@@ -100,7 +101,7 @@ _PATIENT_CUES: list[tuple[str, float]] = [
      r"|a ete|ont ete|etait|avait|etaient|a-t-on)\b", 1.2),
     (r"\b(?:pendant|durant|au cours) (?:le|du|de l'|l')\s?(?:sejour|hospitalisation)|\bl'hospitalisation\b|\ble sejour\b"
      r"|\ba la sortie\b|\ba l'admission\b|\ba l'arrivee\b|\ba l'entree\b|\bdu dossier\b|\bdans le dossier\b", 1.5),
-    (r"\b(?:janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre)\b|\b20\d\d\b", 1.0),
+    (rf"\b(?:{'|'.join(fold(m) for m in MONTHS)})\b|\b20\d\d\b", 1.0),
     (r"\b(?:est|sont|etait|etaient) (?:prevue?s?|programmee?s?)\b", 1.0),  # a scheduled event: this patient's
     (r"\b(?:retrouve|montre|mesure|prescrit|realise|pose|diagnostique|isole|arrete|interrompu|stoppe|supprime"
      r"|remplace|transfuse|perfuse|injecte|implante|mis en evidence)e?s?\b", 0.8),

@@ -1,13 +1,12 @@
-"""Small, dependency-free French text helpers shared by the router, the composer and the verifier.
+"""Sentence, number and term helpers shared by the router, the composer and the verifier.
 
-Why a module of its own: the three deterministic parts of the agent must agree on what a "word",
-a "sentence", a "number" and "the same term" are, otherwise the verifier would reject sentences
-the composer itself produced.
+Why a module of its own: the three deterministic parts of the agent must agree on what a
+"sentence", a "number" and "the same term" are, otherwise the verifier would reject sentences
+the composer itself produced. Folding and stemming are :mod:`knowledge.french`'s, dates
+:mod:`knowledge.dates`'s, as everywhere else.
 
-* :func:`fold` — lower case, accents removed, ligatures split (``Œdème`` -> ``oedeme``);
-* :func:`terms` — content words as light stems (stop words out, plural stripped, cut to 6 letters:
-  truncation stemming is crude but measured robust for French morphology such as
-  ``allergie``/``allergique`` or ``interrompu``/``interrompue``);
+* :func:`terms` — content words as light stems (stop words out, :func:`knowledge.french.stem`:
+  ``allergie``/``allergique`` or ``interrompu``/``interrompue`` meet);
 * :func:`sentences` — sentence/line spans with exact offsets (``text[s:e]``), lists and headings
   of clinical reports kept one item per span;
 * :func:`numbers` — the numeric facts of a text (``30 %``, ``2,3``, ``23/03/2026``, ``10h30``)
@@ -15,29 +14,26 @@ the composer itself produced.
 
 Example::
 
-    >>> fold("Œdème aigu du poumon")
-    'oedeme aigu du poumon'
     >>> terms("Le patient présente-t-il une allergie médicamenteuse ?")
-    ['presen', 'allerg', 'medica']
+    ['present', 'allerg', 'medicament']
     >>> [text[s:e] for text in ["Pas de fièvre. FEVG à 30 %.\\n- APIXABAN 5 mg - RAMIPRIL 5 mg"]
     ...  for s, e in sentences(text)]
     ['Pas de fièvre.', 'FEVG à 30 %.', 'APIXABAN 5 mg', 'RAMIPRIL 5 mg']
     >>> sorted(numbers("K+ 2.3 mmol/l le 23/03/2026 à 10h30"))
     ['10h30', '2,3', '23/03/2026']
 
-Limits: the stemmer is a truncation, so distinct words sharing six letters collide
-(``cardiaque``/``cardiaques`` is wanted, ``thrombose``/``thrombus`` is tolerated); the sentence
-splitter does not know abbreviations ending with a dot (rare in our documents: ``Dr`` has none).
+Limits: the stemmer strips suffixes, it does not lemmatise (``médicament``/``médicamenteuse``
+stay apart); the sentence splitter does not know abbreviations ending with a dot (rare in our
+documents: ``Dr`` has none).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "’": "'", "‘": "'", "ʼ": "'",
-                            "\u00a0": " ", "\u202f": " ", "–": "-", "—": "-"})
+from knowledge.dates import DATE_NUM_RE
+from knowledge.french import fold, stem, words
 
 #: French function words and question words that carry no content for matching.
 STOP_WORDS = frozenset("""
@@ -53,10 +49,8 @@ patient patiente patients patientes malade
 # "car", "pour", "sans", "pas" are stop words for *matching*; the composer looks for causal and
 # negation cues separately (see agents.compose).
 
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _NUMBER = re.compile(
-    r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"            # dates 23/03/2026
-    r"|\b\d{1,2}\s?h\s?\d{2}\b"                 # times 10h30, 10 h 30
+    r"\b\d{1,2}\s?h\s?\d{2}\b"                  # times 10h30, 10 h 30
     r"|\b\d+(?:[ \u202f]\d{3})*(?:[.,]\d+)?"   # numbers 6 850, 2,3, 30
 )
 _SENT_END = re.compile(
@@ -77,28 +71,6 @@ def clean_user_text(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
-def fold(text: str) -> str:
-    """Lower case, accents and ligatures removed, typographic quotes/spaces normalised."""
-    text = (text or "").translate(_LIGATURES)
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """Light French stem of one *folded* word: plural stripped, cut to 6 letters; numbers kept."""
-    if word[:1].isdigit():
-        return word.replace(".", ",")
-    if len(word) > 3 and word[-1] in "sx":
-        word = word[:-1]
-    return word[:6]
-
-
-def words(text: str) -> list[str]:
-    """Folded word tokens, in order (numbers with decimals kept whole: ``2,3``)."""
-    return _WORD.findall(fold(text))
-
-
 def terms(text: str, *, keep_stop: bool = False) -> list[str]:
     """Content stems of ``text`` in order (stop words out unless ``keep_stop``)."""
     out = []
@@ -114,16 +86,83 @@ def bigrams(seq: list[str]) -> set[tuple[str, str]]:
 
 
 def numbers(text: str) -> set[str]:
-    """Numeric facts of ``text``, normalised: ``2.3``→``2,3``, ``6 850``→``6850``, ``10 h 30``→``10h30``."""
-    out = set()
-    for m in _NUMBER.finditer(text or ""):
-        tok = m.group(0)
-        tok = re.sub(r"[ \u202f]", "", tok).replace(".", ",")
-        if "/" in tok:
-            d, mth, y = tok.split("/")
-            tok = f"{int(d):02d}/{int(mth):02d}/{y}"
-        out.add(tok)
+    """Numeric facts of ``text``, normalised: ``2.3``→``2,3``, ``6 850``→``6850``, ``10 h 30``→``10h30``,
+    dates (:data:`knowledge.dates.DATE_NUM_RE`) as ``dd/mm/yy[yy]``."""
+    text = text or ""
+    out = {f"{int(d):02d}/{int(mth):02d}/{y}" for d, _sep, mth, y in DATE_NUM_RE.findall(text)}  # 23.03.26 -> 23/03/26
+    for m in _NUMBER.finditer(DATE_NUM_RE.sub(lambda m: " " * len(m.group(0)), text)):
+        out.add(re.sub(r"[ \u202f]", "", m.group(0)).replace(".", ","))
     return out
+
+
+# A number read with what qualifies it: a date, a time, a score or ratio ("6/10", "6 sur 10"),
+# or the unit / word that follows it ("6 kg", "30 %", "10 jours"). Matched on folded text.
+_QUANTITY = re.compile(
+    r"(?<![\w,.])(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4}|\d{2})(?![\w/])"        # date 23/03/2026
+    r"|(?<![\w,.])(?P<th>\d{1,2}) ?h ?(?P<tm>\d{2})(?!\w)"                            # time 10h30
+    r"|(?<![\w,./])(?P<num>\d+(?:[ \u202f]\d{3})*(?:[.,]\d+)?)"                       # value 6, 2,3, 6 850
+    r"(?: ?(?:/|sur ) ?(?P<den>\d+)(?!\w|[,./]\d)"                                    # score 6/10, 6 sur 10
+    r"| ?/? ?(?P<unit>%|°c?|[a-z]+))?"                                                 # unit or word after it
+)
+#: the "units" of dates and times: no word or score can take these forms
+DATE_UNIT, TIME_UNIT = "/date", "/time"
+_UNIT_ALIASES = {"jour": "j", "heure": "h", "comprime": "cp", "cpr": "cp", "semaine": "sem", "minute": "min",
+                 "seconde": "s", "annee": "an", "ans": "an", "mois": "mois", "°": "°c"}
+
+
+def _unit(word: str) -> str:
+    if not word.isalpha():
+        return _UNIT_ALIASES.get(word, word)  # %, °c
+    if word in STOP_WORDS or (len(word) == 1 and word not in "hjglms"):
+        return ""  # "entre 6 et 8", "6 x 2": a function word qualifies nothing
+    if word not in _UNIT_ALIASES and len(word) > 3 and word[-1] in "sx":
+        word = word[:-1]
+    return _UNIT_ALIASES.get(word, word)
+
+
+def quantity_spans(folded: str) -> list[tuple[int, int, tuple[str, str]]]:
+    """``(start, end, (value, unit))`` of every number of an already :func:`fold`-ed text; ``unit``
+    is :data:`DATE_UNIT`, :data:`TIME_UNIT`, ``"/10"`` (score or ratio), a unit or word (``"kg"``, ``"%"``,
+    ``"j"``), or empty when nothing qualifies the number."""
+    out = []
+    for m in _QUANTITY.finditer(folded):
+        if m.group("d"):
+            q = (f"{int(m.group('d')):02d}/{int(m.group('m')):02d}/{m.group('y')}", DATE_UNIT)
+        elif m.group("th"):
+            q = (f"{int(m.group('th'))}h{m.group('tm')}", TIME_UNIT)
+        else:
+            value = re.sub(r"[ \u202f]", "", m.group("num")).replace(".", ",")
+            if m.group("den"):
+                q = (str(int(value)) if value.isdigit() else value, f"/{int(m.group('den'))}")
+            else:
+                q = (value, _unit(m.group("unit") or ""))
+        out.append((m.start(), m.end(), q))
+    return out
+
+
+def quantities(text: str) -> set[tuple[str, str]]:
+    """Numbers of ``text`` with what they measure: ``(value, unit)`` pairs (see :func:`quantity_spans`).
+
+    Why: matching bare numbers lets "EVA 6/10" match "prise de poids de 6 kg … depuis 10 jours".
+    A date also reads as its day/month ratio, so "le 23/03" matches "23/03/2026".
+
+    >>> sorted(quantities("EVA 6/10, poids +6 kg depuis 10 jours ; FEVG 30 % le 23/03/2026 à 10h30"))
+    [('10', 'j'), ('10h30', '/time'), ('23', '/3'), ('23/03/2026', '/date'), ('30', '%'), ('6', '/10'), ('6', 'kg')]
+    """
+    out: set[tuple[str, str]] = set()
+    for _, _, (value, unit) in quantity_spans(fold(text)):
+        out.add((value, unit))
+        if unit == DATE_UNIT:
+            d, mth, _ = value.split("/")
+            out.add((str(int(d)), f"/{int(mth)}"))
+    return out
+
+
+def same_quantity(wanted: tuple[str, str], found: set[tuple[str, str]]) -> bool:
+    """``wanted`` is among ``found``: same value, and the same unit unless one side has none
+    (a table cell "2,3" does not contradict "2,3 mmol/l"; "6 kg" does contradict "6/10")."""
+    value, unit = wanted
+    return any(v == value and (not unit or not u or u == unit) for v, u in found)
 
 
 def sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:

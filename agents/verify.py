@@ -6,7 +6,8 @@ shown. For each sentence of the answer:
 * its ``[n]`` markers must name passages that exist; a sentence without any is *uncited*;
 * *support*: the share of its content words (light stems, see :mod:`agents.text`) found in the
   cited passages, and the share of its word pairs (bigrams) found there;
-* *numbers* (doses, values, dates, times) must appear in the cited passages;
+* *numbers* (doses, values, dates, times) must appear in the cited passages, with the same unit
+  or scale when both sides state one (``6/10`` is not ``6 kg``);
 * *drug names* (ATC table of edsnlp, plus words in capitals) must appear in the cited passages.
 
 A sentence failing any check is removed (``remove=True``, generated answers) or kept and flagged
@@ -33,8 +34,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agents.lexicon import drug_names
-from agents.text import bigrams, excerpt, fold, numbers, sentences, terms, words
+from agents.text import (
+    DATE_UNIT, TIME_UNIT, bigrams, excerpt, numbers, quantities, quantity_spans, same_quantity, sentences, terms,
+)
+from knowledge.drugs import drug_names
+from knowledge.french import fold, words
 
 _CITE = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _ABSTAIN = re.compile(r"ne permet(?:tent)? pas de repondre|aucun passage|pas d'information|aucune information"
@@ -85,6 +89,17 @@ def _fmt_numbers(nums: list[str], sentence: str) -> list[str]:
     return out
 
 
+def _other_unit(sentence: str, source: str) -> list[str]:
+    """Numbers of ``sentence`` the source holds, but only with another unit or scale ("EVA 6/10"
+    cited on "prise de poids de 6 kg … depuis 10 jours"). A bare number in the source (a table
+    cell) contradicts nothing."""
+    src_numbers, src_quantities = numbers(source), quantities(source)
+    folded = fold(sentence)
+    return [folded[a:b] for a, b, qty in quantity_spans(folded)
+            if qty[1] not in ("", DATE_UNIT, TIME_UNIT) and qty[0] in src_numbers
+            and not same_quantity(qty, src_quantities)]
+
+
 def cited_numbers(text: str) -> list[int]:
     return [int(x) for m in _CITE.finditer(text) for x in re.split(r"\s*[,;]\s*", m.group(1))]
 
@@ -120,10 +135,12 @@ def verify_answer(answer: str, passages: dict[int, str], *, min_support: float =
         sent_bi = bigrams(sent_terms)
         bi_support = (len(sent_bi & bigrams(terms(src))) / len(sent_bi)) if sent_bi else support
         missing = sorted(numbers(plain) - numbers(src))
+        other_unit = _other_unit(plain, src)
         src_words = set(words(src))
         unknown = sorted({w for w in words(plain) if w in drugs and w not in src_words}
                          | {w for w in (fold(x) for x in _CAPS.findall(plain)) if w not in fold(src)})
-        check = SentenceCheck(raw, s, e, cited, round(support, 3), round(bi_support, 3), missing, unknown)
+        check = SentenceCheck(raw, s, e, cited, round(support, 3), round(bi_support, 3), missing + other_unit,
+                              unknown)
         reasons = []
         if not cited:
             reasons.append("aucune source citée" if not bogus else f"source inexistante [{bogus[0]}]")
@@ -133,6 +150,8 @@ def verify_answer(answer: str, passages: dict[int, str], *, min_support: float =
             if missing:
                 where = "des sources citées" if set(missing) & numbers(src_all) else "des sources"
                 reasons.append(f"nombres absents {where} : {', '.join(_fmt_numbers(missing, plain))}")
+            if other_unit:
+                reasons.append(f"valeurs qui n'ont pas cette unité dans les sources citées : {', '.join(other_unit)}")
             if unknown:
                 reasons.append(f"médicaments ou termes absents des sources citées : {', '.join(unknown)}")
             if _NEG.search(fold(src)) and not _NEG.search(fold(plain)) and support >= min_support:

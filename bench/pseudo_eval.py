@@ -41,7 +41,6 @@ import random
 import re
 import sys
 import time
-import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from knowledge.dates import MONTHS  # noqa: E402
+from knowledge.french import fold_chars  # noqa: E402
 from medassist.schemas import Patient  # noqa: E402
 from tools.pseudonymise import PseudoContext, pseudonymise_text, scan_residuals  # noqa: E402
 
@@ -68,10 +69,6 @@ _GOLD_DATES = [
 ]
 
 
-def _fold(s: str) -> str:
-    return "".join((unicodedata.normalize("NFD", c)[:1] or c) for c in s)
-
-
 def _name_tokens(name: str) -> list[str]:
     name = re.sub(r",\s*IDE\s*$", "", name)
     toks = [t for t in re.split(r"[\s,]+", name) if t]
@@ -81,14 +78,14 @@ def _name_tokens(name: str) -> list[str]:
 def gold_spans(text: str, patient: Patient) -> list[tuple[int, int, str]]:
     """Gold (start, end, bench category) spans of one document."""
     gold: list[tuple[int, int, str]] = []
-    folded = _fold(text)
+    folded = fold_chars(text)
     ident = patient.identity
     names = [ident.first_name, ident.last_name, ident.birth_name, patient.gp.name,
              *[c.name for c in patient.contacts], *[s.referring_doctor for s in patient.stays],
              *[d.author for d in patient.documents]]
     tokens = {t for n in names if n for t in _name_tokens(n)}
     for tok in tokens:
-        for m in re.finditer(r"(?<![\w@.])" + re.escape(_fold(tok)) + r"(?![\w@])", folded, re.IGNORECASE):
+        for m in re.finditer(r"(?<![\w@.])" + re.escape(fold_chars(tok)) + r"(?![\w@])", folded, re.IGNORECASE):
             if text[m.start()].isupper():
                 gold.append((m.start(), m.end(), "names"))
     for rx in _GOLD_DATES:
@@ -112,7 +109,7 @@ def gold_spans(text: str, patient: Patient) -> list[tuple[int, int, str]]:
     for addr in [ident.address, patient.gp.address]:
         if addr:
             gold.extend((m.start(), m.end(), "addresses")
-                        for m in re.finditer(re.escape(_fold(addr.street)), folded, re.IGNORECASE))
+                        for m in re.finditer(re.escape(fold_chars(addr.street)), folded, re.IGNORECASE))
             gold.extend((m.start(), m.end(), "addresses") for m in re.finditer(rf"(?<!\d){addr.postcode}(?!\d)", text))
     # one gold span per place (a date found by two patterns counts once; the longest is kept)
     gold.sort(key=lambda g: (g[0], -(g[1] - g[0])))
@@ -122,10 +119,6 @@ def gold_spans(text: str, patient: Patient) -> list[tuple[int, int, str]]:
             continue
         out.append(g)
     return out
-
-
-_MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-                "novembre", "décembre")
 
 
 def perturb(text: str, patient: Patient, rng: random.Random) -> tuple[str, list[tuple[int, int, str]]]:
@@ -162,7 +155,7 @@ def perturb(text: str, patient: Patient, rng: random.Random) -> tuple[str, list[
         except ValueError:
             continue
         day = "1er" if dd == "01" else str(int(dd))
-        variant = rng.choice([f"{day} {_MONTH_NAMES[int(mm) - 1]} {yy}", f"{dd}.{mm}.{yy}", f"{yy}-{mm}-{dd}",
+        variant = rng.choice([f"{day} {MONTHS[int(mm) - 1]} {yy}", f"{dd}.{mm}.{yy}", f"{yy}-{mm}-{dd}",
                               m.group(0)])
         edits.append((m.start(), m.end(), variant, "dates"))
     edits.sort(key=lambda e: (e[0], -(e[1] - e[0])))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -40,9 +39,9 @@ DEFAULT_CASES = REPO / "knowledge" / "eval" / "qa"
 
 
 def normalise(text: str) -> str:
-    from agents.text import fold
+    from knowledge.french import fold
 
-    return re.sub(r"\s+", " ", fold(text).replace("\u202f", " ")).strip()
+    return fold(text)
 
 
 def load_cases(cases_dir: Path | str | None = None) -> list[dict[str, Any]]:

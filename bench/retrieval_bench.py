@@ -19,11 +19,11 @@ import random
 import statistics
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 
+from knowledge.french import fold
 from medassist.schemas import Chunk, Corpus
 from retrieval.service import RetrievalService
 from retrieval.store import ClientStore, EdgeStore, FrenchBm25, Scope
@@ -35,10 +35,6 @@ MODES = {
     "hybrid_rrf": dict(mode="hybrid", fusion="rrf"),
     "hybrid_weighted": dict(mode="hybrid", fusion="weighted"),
 }
-
-
-def _fold(s: str) -> str:
-    return " ".join(unicodedata.normalize("NFKD", s.replace("’", "'")).encode("ascii", "ignore").decode().lower().split())
 
 
 def load_cases(cases_dir: Path | None = None) -> list[dict]:
@@ -72,8 +68,8 @@ def evaluate_retrieval(service: RetrievalService, cases: list[dict] | None = Non
             docs = [h.chunk.doc_id for h in res.hits]
             rank = docs.index(c["expect_doc"]) + 1 if c.get("expect_doc") in docs else None
             ranks.append(rank)
-            top3 = _fold(" ".join(h.chunk.text for h in res.hits[:3]))
-            fact = any(_fold(f) in top3 for f in c["expect_any"])
+            top3 = fold(" ".join(h.chunk.text for h in res.hits[:3]))
+            fact = any(fold(f) in top3 for f in c["expect_any"])
             facts.append(fact)
             per_case[c.get("id", str(i))][name] = {"rank": rank, "fact@3": fact}
         n = max(len(cases), 1)

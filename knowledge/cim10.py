@@ -56,8 +56,9 @@ Example::
 
 Limits: the table has no synonyms or inclusion terms (only the ATIH short and long labels), so label
 search finds "insuffisance cardiaque" but not "OAP" or "ACFA"; the stemmer is a light suffix
-stripper, not a lemmatiser; chapters are ours (WHO ranges with ATIH French titles) — the file
-has none. The table is the one pinned by ``edsnlp==0.23.0``; a later ATIH release needs a new file.
+stripper (:func:`knowledge.french.stem`), not a lemmatiser; chapters are ours (WHO ranges with ATIH
+French titles) — the file has none. The table is the one pinned by ``edsnlp==0.23.0``; a later ATIH
+release needs a new file.
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ import io
 import json
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import IntEnum
@@ -81,6 +81,7 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from knowledge.french import stem, tokens
 from medassist.pickle_cache import cached
 
 __all__ = [
@@ -90,14 +91,11 @@ __all__ = [
     "Cim10Entry",
     "SearchHit",
     "dot",
-    "fold",
     "get_catalogue",
     "says_unspecified",
     "source_path",
-    "stem",
     "stems",
     "undot",
-    "word_tokens",
 ]
 
 #: Bump when the pickled state layout or the stemmer changes (invalidates caches).
@@ -143,9 +141,6 @@ def dot(code: str) -> str:
 
 
 # --------------------------------------------------------------------------- French text helpers
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "’": "'", "ʼ": "'"})
-_WORD_RE = re.compile(r"[0-9a-z]+")
-
 #: Function words removed from queries and labels before matching.
 STOPWORDS = frozenset(
     """a au aux avec ce ces d de des du en et l la le les leur leurs ou par pour sa se ses son sur
@@ -153,62 +148,13 @@ STOPWORDS = frozenset(
 )
 
 
-def fold(text: str) -> str:
-    """Lower-case, strip accents, expand ligatures: ``"Cœur Rénal"`` -> ``"coeur renal"``.
-
-    The length may change (ligatures), so offsets must be taken on the original text.
-    """
-    text = text.translate(_LIGATURES).lower()
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
-
-
-def word_tokens(text: str) -> list[str]:
-    """Folded alphanumeric tokens, stop words kept: ``"Diabète de type 2"`` -> ``['diabete', 'de', 'type', '2']``."""
-    return _WORD_RE.findall(fold(text))
-
-
-# Suffixes stripped by :func:`stem`, longest first; the stem keeps at least 3 characters.
-_SUFFIXES = tuple(
-    sorted(
-        """issements issement atrices ateurs ations ation atrice ateur ements ement ivement
-        iennes ienne iens ien ieuses ieuse ieux euses euse eux iques ique aques aque ismes isme
-        istes iste ites ite aires aire elles elle els el ales ale al ances ance ants ant antes ante
-        ences ence ents ent ions ion ives ive ifs if ees ee es e er ie ies""".split(),
-        key=len,
-        reverse=True,
-    )
-)
-
-
-@lru_cache(maxsize=65536)
-def stem(token: str) -> str:
-    """A light French suffix stripper on folded tokens (plural, adjective and noun endings).
-
-    Enough to make "pulmonaire(s)", "rénal/rénale/rénaux", "hypertension/hypertensive",
-    "diabète/diabétique" meet; not a lemmatiser (it conflates "hépatite" and "hépatique").
-
-    >>> [stem(t) for t in ("pulmonaires", "renaux", "hypertensive", "hypertension", "diabetique")]
-    ['pulmon', 'ren', 'hypertens', 'hypertens', 'diabet']
-    >>> stem("bulleux") == stem("bulleuse")
-    True
-    """
-    t = fold(token)
-    if len(t) <= 3 or t.isdigit():
-        return t
-    if t.endswith("aux") and len(t) > 5:
-        t = t[:-3] + "al"
-    elif t[-1] in "sx" and len(t) > 4 and not t.endswith("eux"):  # "bulleux": a suffix below, not a plural
-        t = t[:-1]
-    for suf in _SUFFIXES:
-        if t.endswith(suf) and len(t) - len(suf) >= 3:
-            return t[: -len(suf)]
-    return t
-
-
 def stems(text: str) -> list[str]:
-    """Stems of the content words of ``text`` (stop words dropped, order kept)."""
-    return [stem(t) for t in word_tokens(text) if t not in STOPWORDS]
+    """Stems of the content words of ``text`` (stop words dropped, order kept).
+
+    >>> stems("Diabète de type 2, insulinotraité")
+    ['diabet', 'typ', '2', 'insulinotra']
+    """
+    return [stem(t) for t in tokens(text) if t not in STOPWORDS]
 
 
 _PARENS_RE = re.compile(r"\([^()]*\)")

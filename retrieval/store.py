@@ -358,12 +358,13 @@ def french_stopwords() -> set[str]:
     "ete") and the folded "à" (→ "a") survives and matches every "à" in the corpus; we add the
     folded forms. One-letter tokens are dropped by ``min_token_len``.
     """
-    import unicodedata
-
     from spacy.lang.fr.stop_words import STOP_WORDS
 
-    fold = lambda w: unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()  # noqa: E731
-    return set(STOP_WORDS) | {fold(w) for w in STOP_WORDS} | {"quel", "quelle", "quels", "quelles"}
+    from knowledge.french import fold
+
+    # a typographic apostrophe is dropped ("qu’" -> "qu"), not straightened, as this list always did
+    folded = {fold(w.replace("’", "")) for w in STOP_WORDS}
+    return set(STOP_WORDS) | folded | {"quel", "quelle", "quels", "quelles"}
 
 
 class FrenchBm25:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 
-from knowledge.cim10 import AtihType, dot, fold, get_catalogue, load_catalogue, stem, undot
+from knowledge.cim10 import AtihType, dot, get_catalogue, load_catalogue, undot
+from knowledge.french import fold, stem
 
 pytestmark = pytest.mark.usefixtures("coding_caches")
 

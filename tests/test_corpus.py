@@ -1,21 +1,16 @@
 """The synthetic corpus is valid: schemas, parseable documents, facts where the dev sets say."""
 
 import json
-import unicodedata
 from pathlib import Path
 
 import pytest
 
+from knowledge.french import fold
 from medassist.schemas import Patient
 from retrieval.parsing import parse_file
 
 ROOT = Path(__file__).resolve().parent.parent / "knowledge"
 PATIENT_DIRS = sorted(p for p in (ROOT / "patients").iterdir() if (p / "patient.json").exists())
-
-
-def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFKD", s.replace("’", "'")).encode("ascii", "ignore").decode().lower()
-    return " ".join(s.split())
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +61,8 @@ def test_qa_facts_appear_in_named_source(texts):
     cases = [json.loads(l) for f in sorted((ROOT / "eval" / "qa").glob("*.jsonl")) for l in f.read_text().splitlines() if l.strip()]
     assert len(cases) >= 80
     for c in cases:
-        src = _fold(texts[c["expect_doc"]])
-        assert any(_fold(f) in src for f in c["expect_any"]), c["id"]
+        src = fold(texts[c["expect_doc"]])
+        assert any(fold(f) in src for f in c["expect_any"]), c["id"]
 
 
 def test_procedure_qa_facts_appear_in_named_procedure():
@@ -75,8 +70,8 @@ def test_procedure_qa_facts_appear_in_named_procedure():
     assert len(index) >= 25
     cases = [json.loads(l) for l in (ROOT / "eval" / "qa_procedures.jsonl").read_text().splitlines() if l.strip()]
     for c in cases:
-        text = _fold(parse_file(ROOT / "procedures" / index[c["expect_doc"]]["file"]).text)
-        assert any(_fold(f) in text for f in c["expect_any"]), c["id"]
+        text = fold(parse_file(ROOT / "procedures" / index[c["expect_doc"]]["file"]).text)
+        assert any(fold(f) in text for f in c["expect_any"]), c["id"]
 
 
 def test_gold_codes_exist_and_are_codable():
@@ -101,4 +96,4 @@ def test_gold_codes_exist_and_are_codable():
 def test_injection_document_is_in_the_corpus(texts):
     inj = json.loads((ROOT / "eval" / "injection_docs.json").read_text())
     for doc_id in inj["documents"]:
-        assert any(_fold(ph) in _fold(texts[doc_id]) for ph in inj["phrases"])
+        assert any(fold(ph) in fold(texts[doc_id]) for ph in inj["phrases"])

@@ -16,7 +16,7 @@ category       detected by                                 replaced by
                variants "Jean DUPONT", "DUPONT Jean",      "Mme") are kept. Undeclared persons
                "J. DUPONT", "M. DUPONT", any case; plus    after a title get the next tags.
                a rule for undeclared names after a title
-``DATE``       ``eds.dates`` (edsnlp) + our regexes        the same date shifted by a secret
+``DATE``       ``eds.dates`` (edsnlp) + knowledge.dates    the same date shifted by a secret
                (union), re-rendered by our parsers         per-patient offset (± 30–365 days),
                                                            same format ("09/02/2026", "12 mars
                                                            2026", "mars 2026", "2026-02-09")
@@ -76,7 +76,6 @@ import random
 import re
 import secrets
 import time
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -85,6 +84,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from knowledge.dates import (
+    DATE_ISO_RE, DATE_MY_RE, DATE_NUM_RE, DATE_PARTIAL_RE, DATE_RANGE_RE, DATE_TXT_RE, MONTHS, MONTHS_ABBR,
+    PARTIAL_CUE_RE, WEEKDAYS, full_year, month_number,
+)
+from knowledge.french import fold_chars
 from medassist import audit
 from medassist.access import Action, User, authorize
 from medassist.schemas import Patient
@@ -95,12 +99,6 @@ PSEUDO_VERSION = "1"
 
 #: Categories, in the order they are reported.
 CATEGORIES = ("NOM", "DATE", "TEL", "EMAIL", "ADRESSE", "NIR", "IPP", "RPPS", "ID")
-
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-          "octobre", "novembre", "décembre")
-MONTHS_ABBR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
-               "déc.")
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 # Common French words that are also frequent surnames / first names: a bare Title-case occurrence at
 # the start of a sentence is then not taken for a name ("Petit épanchement pleural."; "le Vidal" is
@@ -157,36 +155,6 @@ STREET_RE = re.compile(
     rf"(?:{_STREET_LINK}|{_STREET_NAME}){{0,7}}"
     rf"(?:(?:,\s*|\s*-\s+|\s*){_POSTCODE}\s+{_CITY})?")
 POSTCODE_CITY_RE = re.compile(rf"(?<![\w\-/.]){_POSTCODE}\s+{_CITY}")
-
-# dates (numeric, textual); the regexes both find full dates (safety net beside eds.dates) and
-# parse the spans eds.dates returns, to re-render them in the same format.
-_MONTH_ALT = (r"janvier|janv\.?|f[ée]vrier|f[ée]vr?\.?|mars|avril|avr\.?|mai|juin|juillet|juil\.?|ao[uû]t|"
-              r"septembre|sept\.?|octobre|oct\.?|novembre|nov\.?|d[ée]cembre|d[ée]c\.?")
-_WEEKDAY_ALT = r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
-DATE_NUM_RE = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/]|[.\-]\d)")
-# "week-end des 08-09/08/2026": a range of days sharing month and year
-DATE_RANGE_RE = re.compile(r"(?<![\d/.\-])(\d{1,2})-(\d{1,2})([/.])(\d{1,2})\3(\d{4})(?![\d/]|[.\-]\d)")
-DATE_ISO_RE = re.compile(r"(?<![\d/.\-])(\d{4})-(\d{2})-(\d{2})(?![\d\-])")
-DATE_TXT_RE = re.compile(
-    rf"(?:\b({_WEEKDAY_ALT})\s+)?\b(1er|premier|\d{{1,2}})\s+({_MONTH_ALT})(?![\w])(?:\s+(\d{{4}}))?", re.IGNORECASE)
-DATE_MY_RE = re.compile(rf"\b({_MONTH_ALT})(?<!\.)\s+(\d{{4}})\b", re.IGNORECASE)
-DATE_PARTIAL_RE = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.])(\d{1,2})(?![\d/]|\.\d)")
-# a day-month without year is a date only after a cue ("le 13/02", "du 09/02 au 13/02"): "EVA 4/10",
-# "CA 15-3" or "1/2 comprimé" are not.
-_PARTIAL_CUE = re.compile(r"(?:\b(?:le|du|au|les|et|depuis|dès|jusqu['’]au|entre|à partir du|avant le|après le|"
-                          r"ce|Le|Du|Au|Les|Depuis|Dès|Entre)\s+)$")
-
-
-def fold(text: str) -> str:
-    """Strip accents keeping one character per character (offsets stay valid): 'Élise' -> 'Elise'."""
-    out = []
-    for ch in text:
-        if ch in "’‘`´":
-            out.append("'")
-            continue
-        base = unicodedata.normalize("NFD", ch)[:1] or ch
-        out.append(base if len(base) == 1 else ch)
-    return "".join(out)
 
 
 def _digits(s: str) -> str:
@@ -249,15 +217,15 @@ def split_name(name: str) -> tuple[list[str], list[str]]:
 
 def _word_alt(value: str) -> str:
     """Regex of a name whatever its separators ('Anne-Sophie' ~ 'Anne Sophie', 'LE GOFF' ~ 'LE-GOFF')."""
-    parts = [re.escape(fold(p)) for p in re.split(r"[\s\-]+", value) if p]
+    parts = [re.escape(fold_chars(p, lower=False)) for p in re.split(r"[\s\-]+", value) if p]
     return r"[\s\-]+".join(parts)
 
 
 def _initials_alt(first: str) -> str:
     """'Anne-Sophie' -> regex of 'A.-S.', 'A.S.', 'AS' and 'A.' (the first initial alone)."""
     parts = [p for p in re.split(r"[\s\-]+", first) if p]
-    full = r"\s?-?\s?".join(re.escape(fold(p[0])) + r"\.?" for p in parts)
-    return full if len(parts) == 1 else rf"(?:{full}|{re.escape(fold(parts[0][0]))}\.?)"
+    full = r"\s?-?\s?".join(re.escape(fold_chars(p[0], lower=False)) + r"\.?" for p in parts)
+    return full if len(parts) == 1 else rf"(?:{full}|{re.escape(fold_chars(parts[0][0], lower=False))}\.?)"
 
 
 @dataclass
@@ -307,7 +275,7 @@ def _stop_words() -> frozenset[str]:
 
 def _common_word(word: str) -> bool:
     w = word.lower()
-    return w in _stop_words() or fold(w) in _stop_words()
+    return w in _stop_words() or fold_chars(w, lower=False) in _stop_words()
 
 
 # ------------------------------------------------------------------------------------- context
@@ -345,7 +313,7 @@ class PseudoContext:
             lasts = lasts + [x for x in (extra_last or []) if x]
             if not lasts and not firsts:
                 return
-            key = (tuple(fold(x).lower() for x in firsts), tuple(fold(x).lower() for x in lasts))
+            key = (tuple(fold_chars(x) for x in firsts), tuple(fold_chars(x) for x in lasts))
             if key in seen:
                 return
             person = Person(tag=f"[NOM_{len(self.persons) + 1}]", role=role, first_names=firsts, last_names=lasts)
@@ -366,10 +334,10 @@ class PseudoContext:
     def person_for(self, words: list[str]) -> Person:
         """The person a title-rule name belongs to: a declared person when its surname matches and
         its first name (if any) is compatible, else a new undeclared person (next tag)."""
-        fw = [fold(w).lower().strip(".") for w in words]
+        fw = [fold_chars(w).strip(".") for w in words]
         for person in self.persons:
-            lasts = {fold(x).lower() for n in person.last_names for x in re.split(r"[\s\-]+", n)}
-            firsts = {fold(x).lower() for n in person.first_names for x in re.split(r"[\s\-]+", n)}
+            lasts = {fold_chars(x) for n in person.last_names for x in re.split(r"[\s\-]+", n)}
+            firsts = {fold_chars(x) for n in person.first_names for x in re.split(r"[\s\-]+", n)}
             if not lasts & set(fw):
                 continue
             rest = [w for w in fw if w not in lasts]
@@ -455,7 +423,7 @@ def _name_like(token: str) -> bool:
     if not t or t.upper() in _NOT_NAMES:
         return False
     if t.isupper() and len(t) > 1:
-        return bool(re.search(r"[AEIOUYÀ-ÖØ-Þ]", fold(t).upper()))
+        return bool(re.search(r"[AEIOUYÀ-ÖØ-Þ]", fold_chars(t, lower=False).upper()))
     return bool(re.fullmatch(_CAP_WORD, t))
 
 
@@ -467,7 +435,7 @@ def _adjacent_tokens(text: str, start: int, end: int) -> tuple[str, str]:
 
 def _name_candidates(text: str, folded: str, ctx: PseudoContext) -> list[_Cand]:
     out: list[_Cand] = []
-    known_tokens = {fold(x).lower() for p in ctx.persons for n in p.first_names + p.last_names
+    known_tokens = {fold_chars(x) for p in ctx.persons for n in p.first_names + p.last_names
                     for x in re.split(r"[\s\-]+", n)}
     for pat in ctx._patterns:
         for m in pat.regex.finditer(folded):
@@ -491,7 +459,7 @@ def _name_candidates(text: str, folded: str, ctx: PseudoContext) -> list[_Cand]:
                 # an adjacent unknown name word ("Jean-Pierre LECLERC" when only Bernard LECLERC is
                 # declared): let the title rule take the whole name if it can
                 b, a = _adjacent_tokens(text, s, e)
-                if any(_name_like(t) and fold(t.strip(".,;:()")).lower() not in known_tokens for t in (b, a)):
+                if any(_name_like(t) and fold_chars(t.strip(".,;:()")) not in known_tokens for t in (b, a)):
                     tier = 2
             out.append(_Cand(s, e, "NOM", pat.person.tag, "métadonnées", tier, person=pat.person))
     # rule: undeclared names after a title or a "Patient :" label
@@ -534,7 +502,7 @@ def _metadata_candidates(text: str, folded: str, ctx: PseudoContext) -> list[_Ca
         for m in re.finditer(re.escape(email), text, re.IGNORECASE):
             out.append(_Cand(m.start(), m.end(), "EMAIL", "[EMAIL]", "métadonnées", 0))
     for street in ctx.streets():
-        pat = r"(?<!\w)" + r"\s*,?\s+".join(re.escape(fold(w)) for w in street.split()) + r"(?!\w)"
+        pat = r"(?<!\w)" + r"\s*,?\s+".join(re.escape(fold_chars(w, lower=False)) for w in street.split()) + r"(?!\w)"
         for m in re.finditer(pat, folded, re.IGNORECASE):
             out.append(_Cand(m.start(), m.end(), "ADRESSE", "[ADRESSE]", "métadonnées", 0))
     for pc in ctx.postcodes():
@@ -571,15 +539,6 @@ def _pattern_candidates(text: str) -> list[_Cand]:
 
 
 # ------------------------------------------------------------------------------------- dates
-def _month_index(word: str) -> int | None:
-    w = fold(word.lower()).rstrip(".")
-    for i, m in enumerate(MONTHS):
-        fm = fold(m)
-        if w == fm or (len(w) >= 3 and fm.startswith(w)):
-            return i + 1
-    return None
-
-
 def _same_case(model: str, word: str) -> str:
     if model.isupper() and len(model) > 1:
         return word.upper()
@@ -608,7 +567,7 @@ def _render_textual(m: re.Match, new: date) -> str:
     else:
         parts.append(_pad_text(new.day, day) if day.isdigit() else str(new.day))
     abbreviated = month.endswith(".") or (len(month) <= 4
-                                          and fold(month.lower()) not in ("mars", "mai", "juin", "aout"))
+                                          and fold_chars(month) not in ("mars", "mai", "juin", "aout"))
     names = MONTHS_ABBR if abbreviated else MONTHS
     parts.append(_same_case(month, names[new.month - 1]))
     if year:
@@ -642,7 +601,7 @@ def _parse_date_at(text: str, start: int, end: int, ctx: PseudoContext, year_hin
     m = DATE_NUM_RE.search(chunk)
     if m:
         d, sep, mo, y = m.group(1), m.group(2), m.group(3), m.group(4)
-        year = int(y) if len(y) == 4 else (2000 + int(y) if int(y) <= (date.today().year % 100) + 1 else 1900 + int(y))
+        year = full_year(y)
         try:
             old = date(year, int(mo), int(d))
         except ValueError:
@@ -659,7 +618,7 @@ def _parse_date_at(text: str, start: int, end: int, ctx: PseudoContext, year_hin
         return _DateHit(start + m.start(), start + m.end(), ctx.shift(old).isoformat())
     m = DATE_TXT_RE.search(chunk)
     if m:
-        month = _month_index(m.group(3))
+        month = month_number(m.group(3))
         day = 1 if not m.group(2).isdigit() else int(m.group(2))
         year = int(m.group(4)) if m.group(4) else year_hint(start + m.start())
         if month is None:
@@ -671,7 +630,7 @@ def _parse_date_at(text: str, start: int, end: int, ctx: PseudoContext, year_hin
         return _DateHit(start + m.start(), start + m.end(), _render_textual(m, ctx.shift(old)))
     m = DATE_MY_RE.search(chunk)
     if m:
-        month = _month_index(m.group(1))
+        month = month_number(m.group(1))
         if month is None:
             return None
         new = ctx.shift(date(int(m.group(2)), month, 15))
@@ -681,7 +640,7 @@ def _parse_date_at(text: str, start: int, end: int, ctx: PseudoContext, year_hin
     m = DATE_PARTIAL_RE.search(chunk)
     if m:
         abs_start = start + m.start()
-        if not _PARTIAL_CUE.search(text[max(0, abs_start - 16):abs_start]):
+        if not PARTIAL_CUE_RE.search(text[max(0, abs_start - 16):abs_start]):
             return None
         d, sep, mo = m.group(1), m.group(2), m.group(3)
         try:
@@ -772,7 +731,7 @@ def pseudonymise_text(text: str, patient: Patient, *, context: PseudoContext | N
     ``use_edsnlp=False`` uses only our regexes (no model build, for quick calls).
     """
     ctx = context or PseudoContext(patient, offset_days=offset_days, seed=seed)
-    folded = fold(text)
+    folded = fold_chars(text, lower=False)
     cands = (_metadata_candidates(text, folded, ctx) + _pattern_candidates(text)
              + _name_candidates(text, folded, ctx) + _date_candidates(text, ctx, reference_date, use_edsnlp))
     chosen = _resolve(cands)
@@ -816,7 +775,7 @@ def scan_residuals(text: str, ctx: PseudoContext, doc: str = "") -> list[Residua
     exact birth date in its usual forms, and any phone, NIR, 8-digit or e-mail pattern.
     """
     found: set[tuple[str, int]] = set()
-    folded = fold(text)
+    folded = fold_chars(text, lower=False)
     for person in ctx.persons:
         if not person.declared:
             continue
@@ -838,7 +797,7 @@ def scan_residuals(text: str, ctx: PseudoContext, doc: str = "") -> list[Residua
     for email in ctx.emails():
         found.update(("EMAIL", m.start()) for m in re.finditer(re.escape(email), text, re.IGNORECASE))
     for street in ctx.streets():
-        pat = r"(?<!\w)" + r"\s*,?\s+".join(re.escape(fold(w)) for w in street.split()) + r"(?!\w)"
+        pat = r"(?<!\w)" + r"\s*,?\s+".join(re.escape(fold_chars(w, lower=False)) for w in street.split()) + r"(?!\w)"
         found.update(("ADRESSE", m.start()) for m in re.finditer(pat, folded, re.IGNORECASE))
     for pc in ctx.postcodes():
         found.update(("ADRESSE", m.start()) for m in re.finditer(rf"(?<!\d){pc}(?!\d)", text))
@@ -1003,6 +962,6 @@ def export_pseudonymised(user: User, patient_id: str, out_dir: str | Path, *, se
 
 __all__ = [
     "CATEGORIES", "ExportReport", "ExportedDocument", "PseudoContext", "PseudoResult", "PseudonymisationError",
-    "Replacement", "Residual", "ResidualEntry", "export_pseudonymised", "fold", "pseudonymise_text", "scan_residuals",
+    "Replacement", "Residual", "ResidualEntry", "export_pseudonymised", "pseudonymise_text", "scan_residuals",
     "split_name",
 ]

@@ -20,10 +20,11 @@ Example::
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 from typing import Any
+
+from knowledge.dates import fr_date
+from knowledge.french import fold
 
 #: doc ids of citations that are not documents (see tools/drafting/models.py).
 PATIENT_JSON = "patient.json"
@@ -51,19 +52,6 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
-def fr_date(value: Any) -> str:
-    """ISO date (or date/datetime) -> ``dd/mm/yyyy``; other strings unchanged."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y")
-    if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
-    s = str(value)
-    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})", s)
-    return f"{m.group(3)}/{m.group(2)}/{m.group(1)}" if m else s
-
-
 def md_escape(text: str) -> str:
     """Escape Markdown/HTML-significant characters of source text."""
     return _MD_SPECIAL.sub(r"\\\1", text)
@@ -75,11 +63,6 @@ def cell(text: Any, limit: int | None = None) -> str:
     if limit and len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return md_escape(s)
-
-
-def fold(text: str) -> str:
-    """Lower case without accents (patient search)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
 # --------------------------------------------------------------------------- passages & citations

@@ -60,7 +60,8 @@ from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span
 
-from knowledge.cim10 import STOPWORDS, Cim10Catalogue, dot, fold, get_catalogue, says_unspecified, stem, undot
+from knowledge.cim10 import STOPWORDS, Cim10Catalogue, dot, get_catalogue, says_unspecified, undot
+from knowledge.french import fold, fold_chars, stem
 
 from .pipeline import CANDIDATE_GROUPS, MODIFIER_GROUP, get_pipeline, run_pipeline
 from .rules import (
@@ -68,7 +69,6 @@ from .rules import (
     Resolution,
     StayContext,
     extract_measures,
-    fold_same_length,
     measure_diagnoses,
     resolve,
 )
@@ -439,7 +439,7 @@ def _analyse(
         s_start = sent.start_char if sent is not None else 0
         label, sec_start = section_at(start)
         title_sentence = sec_start >= 0 and sent_of_char[sec_start] == si
-        folded = fold_same_length(sentence)
+        folded = fold_chars(sentence)
         rel = start - s_start
         cue = _DP_CUE.search(folded)
         after_cue = bool(cue) and rel >= cue.end()
@@ -467,7 +467,7 @@ def _analyse(
             places["first"] = key
         if ctx["cue"]:
             places["cue"] = key
-        after = fold_same_length(text[b : text.find(".", b) if text.find(".", b) > 0 else len(text)])
+        after = fold_chars(text[b : text.find(".", b) if text.find(".", b) > 0 else len(text)])
         return _Mention(raw=raw, kind=kind, source=src.source, start=a, end=b, quote=quote, sentence=ctx["sentence"],
                         order=index * 10_000_000 + a, places=places, treated=bool(_TREATED.search(after)),
                         history=ctx["history"])
@@ -502,7 +502,7 @@ def _analyse(
         mentions.append(make(raw, "measure", meas.start, meas.end, meas.quote, context(meas.start)))
     for _src, a, b, quote in modifiers.get("MOD_CHEMO", []):
         ctx = context(a)
-        if _SESSION_CUE.search(fold_same_length(ctx["sentence"])) and (ctx["motif"] or ctx["first"] or ctx["cue"]):
+        if _SESSION_CUE.search(fold_chars(ctx["sentence"])) and (ctx["motif"] or ctx["first"] or ctx["cue"]):
             mentions.append(make("Z511", "session", a, b, quote, ctx))
 
     return mentions, modifiers, measures
@@ -610,7 +610,7 @@ def _combined_code(key: str, absorbed: _Candidate, target: _Candidate) -> tuple[
         new = _INFLUENZA_WITH_PNEUMONIA[target.code]
         return new, f"grippe avec pneumopathie → {dot(new)}"
     if key in ("F30", "F32") and target.code.startswith("F31"):
-        words = " ".join(fold_same_length(m.sentence) for m in absorbed.mentions)
+        words = " ".join(fold_chars(m.sentence) for m in absorbed.mentions)
         psychotic = bool(re.search(r"(?<!sans )(?<!pas de )symptomes psychotiques|delirant|hallucin", words))
         if key == "F30":
             new = "F312" if psychotic else "F311"
@@ -757,7 +757,7 @@ def suggest_codes(
         for k, v in modifiers.items():
             ctx.modifiers.setdefault(k, []).extend(v)
         ctx.measures.extend(measures)
-        ctx.folded += fold_same_length(src.text) + "\n"
+        ctx.folded += fold_chars(src.text) + "\n"
 
     cands: dict[str, _Candidate] = {}
     refused: list[tuple[str, _Mention]] = []

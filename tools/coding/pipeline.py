@@ -40,7 +40,6 @@ import contextlib
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -49,9 +48,8 @@ from typing import Any
 
 from spacy.tokens import Doc
 
+from knowledge.sections import split_sections
 from medassist.pickle_cache import cached
-
-from .rules import fold_same_length
 
 #: Bump when the pipeline layout changes (invalidates the pickled pipeline).
 PIPELINE_VERSION = 7
@@ -80,48 +78,39 @@ _EXTRA_HYPOTHESIS_FOLLOWING = [
     "à éliminer", "à confirmer", "à discuter", "à évoquer", "non exclu", "non exclue", "?",
 ]
 
-# Inline section titles ("Motif : ..."), label -> regex on folded text. Labels reuse eds.sections'.
-_INLINE_TITLES: dict[str, str] = {
-    "antécédents familiaux": r"(?:atcd|antecedents?) familiaux",
-    "antécédents": r"(?:atcds?|antecedents?)(?: medicaux| chirurgicaux| personnels| medico-chirurgicaux){0,2}",
-    "motif": r"motif(?: d'hospitalisation| de l'hospitalisation| d'admission| de consultation| de venue| d'entree)?",
-    "conclusion": r"conclusions?(?: de sortie| medicale)?|au total|en conclusion|synthese(?: medicale)?",
-    "diagnostic": r"diagnostics?(?: retenus?| principal| de sortie| final)?",
-    "histoire de la maladie": r"histoire de la maladie|hdm|anamnese",
-    "evolution": r"evolution(?: dans le service| au cours du sejour)?",
-    "examens complémentaires": r"examens? complementaires?|biologie|imagerie",
-    "examens": r"examen clinique|a l'entree",
-    "traitements sortie": r"traitements? de sortie|ordonnance de sortie",
-    "traitements entrée": r"traitements? (?:a l'entree|habituels?|en cours)",
-    "habitus": r"mode de vie|habitus|contexte social",
-    "facteurs de risques": r"facteurs? de risques? cardio-?vasculaires?|frcv|facteurs? de risques?",
+#: Our section names (:mod:`knowledge.sections`) -> the labels of eds.sections, which eds.family and
+#: the coding rules read ("motif", "antécédents familiaux"…). Other sections only close the previous one.
+EDS_SECTION_LABELS: dict[str, str] = {
+    "Motif d'hospitalisation": "motif",
+    "Motif de consultation": "motif",
+    "Motif": "motif",
+    "Antécédents": "antécédents",
+    "Antécédents familiaux": "antécédents familiaux",
+    "Facteurs de risque": "facteurs de risques",
+    "Mode de vie": "habitus",
+    "Histoire de la maladie": "histoire de la maladie",
+    "Examen clinique": "examens",
+    "Examens complémentaires": "examens complémentaires",
+    "Biologie": "examens complémentaires",
+    "Imagerie": "examens complémentaires",
+    "Évolution": "evolution",
+    "Conclusion": "conclusion",
+    "Diagnostic": "diagnostic",
+    "Traitement à l'entrée": "traitements entrée",
+    "Traitement en cours": "traitements entrée",
+    "Traitement de sortie": "traitements sortie",
 }
-_INLINE_RE = re.compile(
-    r"(?:^|(?<=[.!?\n])\s*)(?P<title>" + "|".join(f"(?P<g{i}>{p})" for i, p in enumerate(_INLINE_TITLES.values())) + r")\s*:",
-)
-_INLINE_LABELS = list(_INLINE_TITLES)
-# Any other "Title :" opening a sentence ("Angioscanner : ...", "ETT : ...") closes the current section.
-_GENERIC_TITLE_RE = re.compile(r"(?:^|(?<=[.!?\n]))\s*(?P<title>[^\W\d_][\w'’/+ -]{0,35}?)\s*:(?!\d)")
 
 
 def inline_sections(text: str) -> list[tuple[str, int, int, int]]:
-    """Sections of a one-paragraph synthesis: ``(label, title_start, body_start, end)`` in characters.
+    """Sections of a one-paragraph synthesis: ``(label, title_start, body_start, end)`` in characters,
+    labels of eds.sections (see :func:`knowledge.sections.split_sections`, paragraph style).
 
     >>> [(s[0]) for s in inline_sections("Motif : dyspnée. ATCD : HTA. Au total : OAP.")]
     ['motif', 'antécédents', 'conclusion']
     """
-    folded = fold_same_length(text)
-    hits = []
-    for m in _INLINE_RE.finditer(folded):
-        label = next(_INLINE_LABELS[i] for i in range(len(_INLINE_LABELS)) if m.group(f"g{i}") is not None)
-        hits.append((label, m.start("title"), m.end()))
-    known = {h[1] for h in hits}
-    bounds = sorted(known | {m.start("title") for m in _GENERIC_TITLE_RE.finditer(folded) if len(m.group("title").split()) <= 4})
-    out = []
-    for label, start, body in hits:
-        nxt = [b for b in bounds if b > start]
-        out.append((label, start, body, nxt[0] if nxt else len(text)))
-    return out
+    return [(EDS_SECTION_LABELS[sec.name], sec.heading_start, sec.start, sec.end)
+            for sec in split_sections(text, style="paragraph") if sec.name in EDS_SECTION_LABELS]
 
 
 def _add_inline_sections(doc: Doc) -> Doc:

@@ -56,29 +56,19 @@ written as such ("néphropathie diabétique"), an IRC in a diabetic is not assum
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from knowledge.cim10 import Cim10Catalogue, dot, get_catalogue
+from knowledge.french import fold_chars
 
 __all__ = [
     "Measure",
     "Resolution",
     "StayContext",
     "extract_measures",
-    "fold_same_length",
     "measure_diagnoses",
     "resolve",
 ]
-
-
-def fold_same_length(text: str) -> str:
-    """Lower case without accents, one output character per input character (offsets preserved)."""
-    out = []
-    for ch in text:
-        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-        out.append(base[0].lower() if len(base) == 1 else ch.lower())
-    return "".join(out)
 
 
 # --------------------------------------------------------------------------- measures
@@ -130,7 +120,7 @@ def extract_measures(text: str, source: str) -> list[Measure]:
     >>> [(m.name, m.value, m.quote) for m in extract_measures("IMC à 43 kg/m², K+ 2,1 mmol/L", "t")]
     [('imc', 43.0, 'IMC à 43'), ('kaliemie', 2.1, 'K+ 2,1')]
     """
-    folded = fold_same_length(text)
+    folded = fold_chars(text)
     out: list[Measure] = []
     for name, pat in _MEASURE_PATTERNS.items():
         for m in pat.finditer(folded):
@@ -226,7 +216,7 @@ _AF_TYPES = (
 def _atrial_fibrillation(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
     if raw != "I48":
         return Resolution(raw)
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     for pat, code, word in _AF_TYPES:
         if pat.search(s):
             return Resolution(code, rule=f"FA {word} → {dot(code)}")
@@ -280,7 +270,7 @@ _BMI_FIFTH = ((50, "7"), (40, "6"), (35, "5"), (30, "4"), (25, "3"))
 def _obesity(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
     if len(raw) == 5 and cat.codable(raw):
         return Resolution(raw)
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     if raw.startswith("E662") or "hypoventilation" in s or "pickwick" in s:
         sub = "E662"
     elif raw.startswith("E661") or re.search(r"medicamenteu|cortico-?induit|iatrogen", s):
@@ -330,7 +320,7 @@ _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5}
 
 
 def _stage_in(sentence: str) -> int | None:
-    m = _STAGE_RE.search(fold_same_length(sentence))
+    m = _STAGE_RE.search(fold_chars(sentence))
     if not m:
         return None
     s = m.group("s")
@@ -340,7 +330,7 @@ def _stage_in(sentence: str) -> int | None:
 def _ckd(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
     if raw != "N18":
         return Resolution(raw if cat.codable(raw) else "N189")
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     stage = _stage_in(sentence)
     if stage is not None:
         code = f"N18{stage}"
@@ -360,7 +350,7 @@ def _resp_failure(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue
     if len(raw) == 5:
         return Resolution(raw)
     sub = raw if len(raw) == 4 else "J969"
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     if "hypercapni" in s or "type 2" in s or "type ii" in s:
         code, why = sub + "1", "hypercapnique"
     elif re.search(r"hypox", s) or "type 1" in s or re.search(r"type i\b", s):
@@ -381,7 +371,7 @@ _MI_LOC = (
 def _myocardial_infarction(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
     if len(raw) == 5:
         return Resolution(raw)
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     sub, why, missing = raw if len(raw) == 4 else None, None, None
     if sub is None:
         for pat, code, word in _MI_LOC:
@@ -422,7 +412,7 @@ _POISONS = (
 def _poisoning(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
     if raw != "T509":
         return Resolution(raw)
-    s = fold_same_length(sentence)
+    s = fold_chars(sentence)
     found = [(code, word) for pat, code, word in _POISONS if pat.search(s)]
     if len(found) == 1:
         code, word = found[0]
@@ -433,7 +423,7 @@ def _poisoning(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -
 
 
 def _tobacco(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
-    if raw == "F1724" and re.search(r"sevre|ancien|\bex-?|arrete|abstinen", fold_same_length(sentence)):
+    if raw == "F1724" and re.search(r"sevre|ancien|\bex-?|arrete|abstinen", fold_chars(sentence)):
         return Resolution("F1720", rule="tabagisme sevré → F17.20")
     return Resolution(raw)
 
@@ -465,7 +455,7 @@ def _pressure_ulcer(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalog
 
 
 def _alcohol_withdrawal(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogue) -> Resolution:
-    if raw == "F103" and "convuls" in fold_same_length(sentence):
+    if raw == "F103" and "convuls" in fold_chars(sentence):
         return Resolution("F1031", rule="sevrage alcoolique avec convulsions → F10.31")
     return Resolution(raw)
 
@@ -502,8 +492,8 @@ def resolve(raw: str, ctx: StayContext, *, sentence: str = "", catalogue: Cim10C
                 res.code = cat.unspecified_child(res.code)
             return res
     kids = [k for k in cat.children(raw) if cat.codable(k)]
-    labels = {k: fold_same_length(cat[k].label) for k in kids}
-    s = fold_same_length(sentence)
+    labels = {k: fold_chars(cat[k].label) for k in kids}
+    s = fold_chars(sentence)
     closed = [k for k in kids if "fermee" in labels[k]]
     opened = [k for k in kids if "ouverte" in labels[k]]
     if closed and opened:

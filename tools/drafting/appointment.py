@@ -35,16 +35,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from knowledge.dates import WEEKDAYS, find_dates, fr_date
+from knowledge.french import fold
 from medassist.access import Action, User, authorize
 from medassist.schemas import Corpus
 from tools.drafting.common import doc_ref, finish
 from tools.drafting.extract import (
-    MONTHS, Record, SourceDoc, fr_date, latest_treatment, lines, norm, parse_medication, pjson,
+    Record, SourceDoc, latest_treatment, lines, parse_medication, pjson,
     strip_span,
 )
 from tools.drafting.models import REQUEST_DOC, Draft, DraftCitation, DraftError, DraftSection
-
-WEEKDAYS_FR = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,6 @@ CATEGORIES: list[ExamCategory] = [
 _IODINATED = re.compile(r"inject|contraste|iode|\bpci\b|angioscanner|uroscanner|coroscanner|angio-scanner")
 _NO_INJECTION = re.compile(r"sans (?:injection|produit de contraste|contraste)")
 
-_MONTH_RE = "janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
-_DATE_NUM = re.compile(r"(?<![\d/])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/])")
-_DATE_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_DATE_TXT = re.compile(rf"(?:\b(?:{'|'.join(WEEKDAYS_FR)})\s+)?\b(1er|\d{{1,2}})\s+({_MONTH_RE})(?:\s+(\d{{4}}))?\b", re.I)
-_DATE_SHORT = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
 _RELATIVE = re.compile(r"\b(?:demain|apres-demain|aujourd'hui|ce soir|ce matin|la semaine prochaine|prochaine?)\b")
 _TIME = re.compile(r"(?<![\w/,.])(\d{1,2})(?:\s*(?:h|H|heures?)\s*(\d{2})?|:(\d{2}))(?![\w\d])")
 _PRACTITIONER = re.compile(r"\b(?:Dr|Docteur|Pr|Professeur)\.?\s+[A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+){0,2}")
@@ -106,46 +101,29 @@ class AppointmentRequest:
 
     @property
     def iodinated(self) -> bool:
-        n = norm(self.exam)
+        n = fold(self.exam)
         return self.category.key == "scanner" and bool(_IODINATED.search(n)) and not _NO_INJECTION.search(n)
 
 
 def _find_dates(text: str) -> list[tuple[date, tuple[int, int]]]:
+    """Complete dates of the request with their spans; a date without its year is refused (French error)."""
     out: list[tuple[date, tuple[int, int]]] = []
-    taken: list[tuple[int, int]] = []
-
-    def add(d: date, span: tuple[int, int]) -> None:
-        out.append((d, span))
-        taken.append(span)
-
-    for m in _DATE_ISO.finditer(text):
-        try:
-            add(date(int(m.group(1)), int(m.group(2)), int(m.group(3))), m.span())
-        except ValueError as exc:
-            raise DraftError(f"Date invalide dans la demande : « {m.group(0)} ».") from exc
-    for m in _DATE_NUM.finditer(text):
-        if any(a <= m.start() < b for a, b in taken):
+    partial = None
+    for m in find_dates(text, pivot=99, cue=False):
+        if m.kind == "month_year":
             continue
-        y = int(m.group(3))
-        y = y + 2000 if y < 100 else y
-        try:
-            add(date(y, int(m.group(2)), int(m.group(1))), m.span())
-        except ValueError as exc:
-            raise DraftError(f"Date invalide dans la demande : « {m.group(0)} ».") from exc
-    for m in _DATE_TXT.finditer(text):
-        if not m.group(3):
-            raise DraftError(f"Précisez l'année du rendez-vous (« {m.group(0).strip()} ») : par exemple "
-                             f"« {m.group(0).strip()} {datetime.now().year} ».")
-        day = 1 if m.group(1).lower() == "1er" else int(m.group(1))
-        try:
-            add(date(int(m.group(3)), MONTHS[norm(m.group(2))], day), m.span())
-        except ValueError as exc:
-            raise DraftError(f"Date invalide dans la demande : « {m.group(0)} ».") from exc
-    if not out:
-        m = _DATE_SHORT.search(text)
-        if m:
-            raise DraftError(f"Précisez l'année du rendez-vous (« {m.group(0)} ») : par exemple "
-                             f"« {m.group(0)}/{datetime.now().year} ».")
+        if m.kind == "day_month":
+            partial = partial or (m if "/" in m.text else None)
+            continue
+        if m.year is None:
+            raise DraftError(f"Précisez l'année du rendez-vous (« {m.text.strip()} ») : par exemple "
+                             f"« {m.text.strip()} {datetime.now().year} ».")
+        if m.date is None:
+            raise DraftError(f"Date invalide dans la demande : « {m.text} ».")
+        out.append((m.date, (m.start, m.end)))
+    if not out and partial is not None:
+        raise DraftError(f"Précisez l'année du rendez-vous (« {partial.text} ») : par exemple "
+                         f"« {partial.text}/{datetime.now().year} ».")
     return out
 
 
@@ -157,7 +135,7 @@ def parse_request(request: str, *, now: datetime | None = None) -> AppointmentRe
         raise DraftError("La demande de convocation est vide.")
     dates = _find_dates(request)
     if not dates:
-        if _RELATIVE.search(norm(request)):
+        if _RELATIVE.search(fold(request)):
             raise DraftError("Date relative non acceptée : indiquez la date exacte du rendez-vous "
                              "(par exemple « le 12/12/2026 » ou « le 12 décembre 2026 »).")
         raise DraftError("Date du rendez-vous absente de la demande : indiquez-la sous la forme « le 12/12/2026 » "
@@ -221,13 +199,13 @@ def parse_request(request: str, *, now: datetime | None = None) -> AppointmentRe
                          "avec injection », « consultation de cardiologie »).")
 
     def score(span):
-        n = norm(request[span[0]:span[1]])
+        n = fold(request[span[0]:span[1]])
         return (any(re.search(c.pattern, n) for c in CATEGORIES), span[1] - span[0])
 
     exam_span = max(cands, key=score)
     exam = request[exam_span[0]:exam_span[1]]
     exam = exam[0].upper() + exam[1:]
-    n = norm(request[exam_span[0]:exam_span[1]])
+    n = fold(request[exam_span[0]:exam_span[1]])
     category = next((c for c in CATEGORIES if re.search(c.pattern, n)), None) or \
         ExamCategory("autre", "rendez-vous", "")
     return AppointmentRequest(
@@ -246,7 +224,7 @@ def _req_cite(req: AppointmentRequest, span: tuple[int, int]) -> DraftCitation:
 
 
 def _long_date(d: datetime) -> str:
-    return f"{WEEKDAYS_FR[d.weekday()]} {fr_date(d.date(), long=True)} à {d.hour}h{d.minute:02d}"
+    return f"{WEEKDAYS[d.weekday()]} {fr_date(d.date(), long=True)} à {d.hour}h{d.minute:02d}"
 
 
 # --------------------------------------------------------------------------- procedures
@@ -281,16 +259,16 @@ def find_procedure(svc, req: AppointmentRequest) -> tuple[SourceDoc | None, list
     wanted = req.category.title
     chosen = None
     if wanted:  # the best-ranked procedure written for this kind of exam
-        chosen = next((d for d in seen if re.search(wanted, norm(titles[d]))), None)
+        chosen = next((d for d in seen if re.search(wanted, fold(titles[d]))), None)
         if chosen is None:  # not in the top hits: the procedure list itself, by title
             for row in _procedure_rows(svc):
-                if re.search(wanted, norm(row.get("title") or "")):
+                if re.search(wanted, fold(row.get("title") or "")):
                     chosen = row["doc_id"]
                     break
     else:  # generic consultations: only a procedure sharing a content word with the request
-        exam_words = {w for w in re.findall(r"[a-z]{5,}", norm(req.exam)) if w not in _STOP_WORDS}
+        exam_words = {w for w in re.findall(r"[a-z]{5,}", fold(req.exam)) if w not in _STOP_WORDS}
         if not result.weak_evidence:
-            chosen = next((d for d in seen if exam_words & set(re.findall(r"[a-z]{5,}", norm(titles[d])))), None)
+            chosen = next((d for d in seen if exam_words & set(re.findall(r"[a-z]{5,}", fold(titles[d])))), None)
     if chosen is None:
         return None, hits
     from retrieval.store import Scope
@@ -303,7 +281,7 @@ def find_procedure(svc, req: AppointmentRequest) -> tuple[SourceDoc | None, list
 
 def _quote_proc_section(doc: SourceDoc, sec) -> tuple[list[str], list[DraftCitation]]:
     text, cits = [], []
-    head = doc.find(sec.heading, sec.start, sec.body_start)
+    head = doc.find(sec.title, sec.heading_start, sec.start)
     if head:
         text.append(doc.text[head[0]:head[1]])
         cits.append(doc.cite(*head))
@@ -326,7 +304,7 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
     name = f"{civ} {ident.last_name} {ident.first_name}"
     text = f"{name}, {born} le {fr_date(ident.birth_date)}, IPP {ident.ipp}"
     recipient = [name]
-    if ident.birth_name and norm(ident.birth_name) != norm(ident.last_name):
+    if ident.birth_name and fold(ident.birth_name) != fold(ident.last_name):
         text = f"{name} ({born} {ident.birth_name}), {born} le {fr_date(ident.birth_date)}, IPP {ident.ipp}"
         paths.append("identity.birth_name")
     if ident.address:
@@ -353,19 +331,19 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
         "practitioner": req.practitioner, "place": req.place, "iodinated_contrast": req.iodinated,
     })
     # ------------------------------------------------------------ preparation (procedure corpus)
-    if req.category.key == "scanner" and not req.iodinated and not _NO_INJECTION.search(norm(req.exam)):
+    if req.category.key == "scanner" and not req.iodinated and not _NO_INJECTION.search(fold(req.exam)):
         draft.missing.append("Injection de produit de contraste iodé : non précisée dans la demande ; à préciser "
                              "(la préparation et les précautions en dépendent).")
     proc, hits = find_procedure(svc, req)
     allergy_iodine = [(k, a) for k, a in enumerate(patient.allergies)
-                      if re.search(r"\biod|contraste|\bpci\b", norm(f"{a.substance} {a.reaction or ''}"))]
+                      if re.search(r"\biod|contraste|\bpci\b", fold(f"{a.substance} {a.reaction or ''}"))]
     prep_text: list[str] = []
     prep_cits: list[DraftCitation] = []
     metformin_secs, allergy_secs = [], []
     if proc is not None:
         draft.meta["procedure"] = {"doc_id": proc.doc_id, "title": proc.title}
         for sec in proc.sections:
-            t = norm(sec.name or "")
+            t = fold(sec.name or "")
             if _METFORMIN_TITLE.search(t):
                 metformin_secs.append(sec)
             elif _ALLERGY_TITLE.search(t):
@@ -431,7 +409,7 @@ def _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft) ->
         a, b = doc.body(sec)
         for s, e in lines(doc.text, a, b):
             m = parse_medication(doc.text[s:e], s)
-            if m and any(x.startswith("metformine") for x in m.aliases) and re.search(r"arret", norm(m.posology)):
+            if m and any(x.startswith("metformine") for x in m.aliases) and re.search(r"arret", fold(m.posology)):
                 stopped_later = (doc, s, e)
     if met is None or stopped_later:
         return read

@@ -19,9 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from knowledge.dates import fr_date
+from knowledge.french import fold
+from knowledge.sections import Section
 from medassist import audit
 from medassist.access import Action, User
-from tools.drafting.extract import Record, Section, SourceDoc, fr_date, lines, norm, pjson, sentences
+from tools.drafting.extract import Record, SourceDoc, lines, pjson, sentences
 from tools.drafting.models import Draft, DraftCitation, DraftSection
 from tools.drafting.verify import rewrite_sections, verify_draft
 
@@ -92,7 +95,7 @@ def matching_sentences(docs: Iterable[SourceDoc], names: tuple[str, ...] | None,
         for a, b in spans:
             for s, e in sentences(doc.text, a, b):
                 t = doc.text[s:e]
-                k = norm(t)
+                k = fold(t)
                 if k in seen or len(t) > MAX_SENTENCE or not pattern.search(k) or (skip and skip.search(k)):
                     continue  # (over-long "sentences" are flattened tables, not statements)
                 seen.add(k)

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import re
 
+from knowledge.dates import fr_date
+from knowledge.french import fold
 from medassist.access import Action, User, authorize
 from tools.drafting.common import first_section, finish, matching_sentences, quote_section, sentences_section
 from tools.drafting.extract import (
-    Medication, Record, SourceDoc, TreatmentList, as_date, bullets, fr_date, labelled, lines, load_record, norm,
+    Medication, Record, SourceDoc, TreatmentList, as_date, bullets, labelled, lines, load_record,
     parse_medication, posology_key, sentences, treatment_list,
 )
 from tools.drafting.models import Draft, DraftCitation, DraftSection, ReconciliationItem
@@ -136,7 +138,7 @@ class _Builder:
         ident = p.identity
         born = "née" if ident.sex == "F" else "né"
         name = f"{_civ(ident.sex)} {ident.last_name} {ident.first_name}"
-        if ident.birth_name and norm(ident.birth_name) != norm(ident.last_name):
+        if ident.birth_name and fold(ident.birth_name) != fold(ident.last_name):
             name += f" ({born} {ident.birth_name})"
         text = f"{name}, {born} le {fr_date(ident.birth_date)}, IPP {ident.ipp}"
         paths = ["identity.sex", "identity.last_name", "identity.first_name", "identity.birth_name",
@@ -172,7 +174,7 @@ class _Builder:
         if not ref:
             self.miss("medecin_adresseur", f"{LABELS['medecin_adresseur']} : non renseigné pour ce séjour.")
             return
-        same = self.r.patient.gp and norm(ref) == norm(self.r.patient.gp.name)
+        same = self.r.patient.gp and fold(ref) == fold(self.r.patient.gp.name)
         text = ref + (" (médecin traitant)" if same else "")
         self.add(DraftSection(key="medecin_adresseur", title="Médecin adresseur", text=text, citations=self.cites(path)))
         if not same:
@@ -352,7 +354,7 @@ class _Builder:
             global_duration = None
             for s, e in lines(doc.text, 0, len(doc.text)):
                 t = doc.text[s:e]
-                if re.match(r"(?:traitement|dur[ée]e)\b.*\b(?:jours?|semaines?|mois)\b", norm(t)) and len(t) < 160:
+                if re.match(r"(?:traitement|dur[ée]e)\b.*\b(?:jours?|semaines?|mois)\b", fold(t)) and len(t) < 160:
                     text_lines.append(t)
                     cits.append(doc.cite(s, e))
                     global_duration = t
@@ -406,7 +408,7 @@ class _Builder:
             for sec in doc.find_sections("Évolution", "Conclusion", "Suivi"):
                 a, b = doc.body(sec)
                 for s, e in sentences(doc.text, a, b):
-                    n = norm(doc.text[s:e])
+                    n = fold(doc.text[s:e])
                     if any(re.search(rf"\b{re.escape(w)}\b", n) for w in words) and _CHANGE_VERB.search(n):
                         return doc.text[s:e], doc.cite(s, e)
         return None
@@ -457,7 +459,7 @@ class _Builder:
         for cm, doc in change_lines:
             if any(cm.same_drug(m) for m in entry_meds + out_meds):
                 continue
-            n = norm(cm.posology)
+            n = fold(cm.posology)
             status = "new" if re.search(r"introdu|instaur|debut", n) and not re.search(r"arret", n) else \
                 "stopped" if re.search(r"arret|stopp|suspendu|termine|\bfin\b|interromp", n) else "changed"
             items.append(ReconciliationItem(drug=cm.name, key=cm.key, status=status, entry=None, discharge=None,

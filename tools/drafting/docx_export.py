@@ -30,8 +30,9 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt, RGBColor
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from knowledge.dates import fr_date
 from medassist.settings import REPO_ROOT, Settings, get_settings
-from tools.drafting.extract import as_date, fr_date
+from tools.drafting.extract import as_date
 from tools.drafting.models import Draft
 
 TEMPLATES_DIR = REPO_ROOT / "knowledge" / "templates"

@@ -19,244 +19,34 @@ Example::
     '24 UI'
 
 Limits: a treatment written as prose ("Traitement inchangé par ailleurs : APIXABAN 5 mg…") is
-quoted but not parsed into medication lines; tables are read only as flattened text; section
-headings unknown to :data:`retrieval.chunking.SECTION_NAMES` and to :data:`EXTRA_SECTIONS` are
-not detected (their text stays in the previous section).
+quoted but not parsed into medication lines; tables are read only as flattened text; sections are
+those of :mod:`knowledge.sections` (a heading unknown there is not detected: its text stays in the
+previous section).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from typing import Any
 
+from knowledge.french import fold, fold_chars
+from knowledge.sections import Section, line_spans, numbered_sections, split_sections
 from medassist.schemas import Patient, Stay
-from retrieval.chunking import SECTION_NAMES, heading_name
 from tools.drafting.models import PATIENT_JSON, DraftCitation, DraftError
 
-
-# --------------------------------------------------------------------------- normalisation
-def norm(s: str) -> str:
-    """Lower case, no accents, straight apostrophes, single spaces (for comparisons only)."""
-    s = s.replace("µ", "u").replace("μ", "u").replace("’", "'").replace("œ", "oe").replace("Œ", "OE")
-    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"\s+", " ", s).strip()
-
-
-#: Headings of this corpus that :mod:`retrieval.chunking` does not know (normalised -> display).
-EXTRA_SECTIONS: dict[str, str] = {
-    "medicaments": "Traitement",
-    "allergie": "Allergies",
-    "traitement": "Traitement",
-    "traitements": "Traitement",
-    "traitement actuel": "Traitement en cours",
-    "traitement de fond": "Traitement en cours",
-    "modifications therapeutiques": "Modifications thérapeutiques",
-    "modification therapeutique": "Modifications thérapeutiques",
-    "consignes de sortie": "Consignes de sortie",
-    "prochaine cure": "Suivi",
-    "prochain rendez-vous": "Suivi",
-    "conduite a tenir": "Suivi",
-    "tolerance": "Tolérance",
-    "premedication": "Prémédication",
-    "traitements administres": "Traitements administrés",
-    "examen": "Examen clinique",
-    "soins infirmiers": "Soins infirmiers",
-    "resultats recuperes": "Résultats",
-    "depuis la sortie": "Évolution",
-    "diagnostic principal": "Diagnostic",
-    "diagnostics associes": "Diagnostic",
-    "synthese du sejour": "Conclusion",
-    "evenements indesirables": "Événements indésirables",
-    "incidents": "Incidents",
-    "incidents peroperatoires": "Incidents",
-    "complications peroperatoires": "Incidents",
-    "complications": "Incidents",
-    "parametres avant la cure": "Paramètres avant la cure",
-    "evaluation avant la cure": "Paramètres avant la cure",
-    "tolerance de la seance": "Tolérance",
-    "chimiotherapie administree": "Traitements administrés",
-    "support et consignes": "Consignes de sortie",
-    "consignes": "Consignes de sortie",
-    "consignes post-operatoires": "Consignes de sortie",
-    "implants poses": "Dispositif implanté",
-    "evolution depuis la sortie": "Évolution",
-    "conclusion et conduite a tenir": "Conclusion",
-    "ne pas prendre": "Ne pas prendre",
-    "information du patient": "Information du patient",
-    "information de la patiente": "Information du patient",
-    "commentaire": "Commentaire",
-    "commentaire du biologiste": "Commentaire",
-    "protocole": "Protocole",
-    "intervention": "Intervention",
-    "bilan d'extension": "Bilan d'extension",
-    "presentation du dossier": "Présentation du dossier",
-    "proposition de la rcp": "Proposition",
-    "renseignements cliniques": "Renseignements cliniques",
-    "constatations": "Constatations",
-    "description": "Description",
-    "examens transmis": "Examens transmis",
-    "examen transmis": "Examens transmis",
-    "examens transmis a un laboratoire exterieur": "Examens transmis",
-    "ordonnance": "Ordonnance",
-    "dispositif implante": "Dispositif implanté",
-    "materiel implante": "Dispositif implanté",
-}
-
-#: Every heading name we know (normalised -> display name).
-HEADING_KEYS: dict[str, str] = {**SECTION_NAMES, **EXTRA_SECTIONS}
-#: Sub-labels that appear *inside* sections ("Biologie : …", "Dispositif implanté : …", "Mode de vie : …"):
-#: never taken as a heading unless alone on their line, else they would cut a Conclusion in two.
-NOT_INLINE = frozenset({
-    "mode de vie", "biologie", "imagerie", "technique", "resultats", "interpretation", "compte rendu", "proposition",
-    "decision", "indication", "dispositif implante", "materiel implante", "evenements indesirables",
-    "diagnostic principal", "diagnostics associes", "diagnostic", "diagnostics", "antecedents familiaux", "incidents",
-    "complications", "description", "commentaire", "protocole", "intervention", "consignes", "ordonnance",
-    "antecedents personnels", "prescription", "transmissions", "atcd", "hdm", "ttt habituel", "ttt de sortie",
-})
-#: Generic words that may end a sentence: not taken as a heading glued at the end of a line.
-_NOT_TRAILING = NOT_INLINE | {"examen", "traitement", "traitements", "motif", "allergie", "medicaments", "tolerance",
-                              "rendez-vous", "synthese", "premedication"}
-
-_BULLET = re.compile(r"^[ \t]*(?:[-•*–▪◦]|\d{1,2}[.)])[ \t]+")  # excluded from headings
 _DASH = re.compile(r"^[ \t]*[-•*–▪◦][ \t]+")  # list items
-_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?P<name>[^\n:*]{2,60}?)(?:\*\*)?\s*:?\s*(?:\*\*)?\s*$")
-_INLINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?P<name>[A-Za-zÀ-ÿ'’ -]{3,45}?)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<rest>\S.*)$")
-
-
-def _extra_name(name: str) -> str | None:
-    key = norm(name).strip(" :-#*")
-    if key in EXTRA_SECTIONS:
-        return EXTRA_SECTIONS[key]
-    for k, display in EXTRA_SECTIONS.items():
-        if len(k) > 5 and key.startswith(k + " ") and len(key.split()) <= len(k.split()) + 2:
-            return display
-    return None
-
-
-#: Labels that heading_name's prefix rule would take for a heading but that sit inside a Conclusion.
-_NEVER_HEADINGS = ("diagnostic principal", "diagnostics associes", "diagnostic associe", "diagnostics secondaires",
-                   "diagnostic secondaire", "diagnostics retenus")
-
-
-def section_name(line: str) -> str | None:
-    """Canonical name when ``line`` (without its end of line) is a heading alone on its line."""
-    if len(line) >= 80 or _BULLET.match(line):
-        return None
-    if norm(line).strip(" :-#*").startswith(_NEVER_HEADINGS):
-        return None
-    name = heading_name(line)
-    if name:
-        return name
-    m = _HEADING_LINE.match(line)
-    return _extra_name(m.group("name")) if m else None
-
-
-def inline_section(line: str) -> tuple[str, int] | None:
-    """("Conclusion", offset of the body) for ``Conclusion : texte…`` lines (exact names only)."""
-    if _BULLET.match(line):
-        return None
-    m = _INLINE.match(line)
-    if not m:
-        return None
-    key = norm(m.group("name")).strip(" :-#*")
-    if key in NOT_INLINE or key not in HEADING_KEYS:
-        return None
-    return HEADING_KEYS[key], m.start("rest")
-
-
-def trailing_section(line: str) -> tuple[str, int] | None:
-    """("Traitements arrêtés ou modifiés", offset) when a heading is glued at the end of a line —
-    PDF extraction joins a heading to the list before it ("… le matin Traitements arrêtés ou modifiés")."""
-    stripped = line.rstrip(" :\t\r")
-    folded = _fold(stripped)
-    for key, display in HEADING_KEYS.items():
-        k = len(key)
-        if k < 5 or len(folded) <= k + 1 or not folded.endswith(key) or folded[-k - 1] != " " \
-                or not stripped[-k].isupper():
-            continue
-        before = stripped[: -k].rstrip()
-        if not before:
-            continue
-        if before.endswith((".", "!", "?", ";")):  # "… remise à la patiente. Incidents": a heading after a sentence
-            return display, len(stripped) - k
-        if key not in _NOT_TRAILING and not before.endswith((":", ",", "(", " de", " du", " des", " la", " le", " les")):
-            return display, len(stripped) - k
-    return None
 
 
 # --------------------------------------------------------------------------- spans
-@dataclass(frozen=True)
-class Section:
-    name: str | None  # canonical name; None for the header before the first heading
-    heading: str
-    start: int  # start of the heading line
-    body_start: int
-    end: int
-
-
-def _line_spans(text: str, start: int = 0, end: int | None = None):
-    end = len(text) if end is None else end
-    pos = start
-    while pos < end:
-        nl = text.find("\n", pos, end)
-        stop = end if nl < 0 else nl
-        yield pos, stop
-        pos = stop + 1
-
-
 def strip_span(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and text[s] in " \t\r\n":
         s += 1
     while e > s and text[e - 1] in " \t\r\n":
         e -= 1
     return s, e
-
-
-def split_sections(text: str) -> list[Section]:
-    """Cut a document into sections at known headings (alone on their line, or inline)."""
-    out: list[Section] = []
-    cur_name, cur_heading, cur_start, cur_body = None, "", 0, 0
-    for s, e in _line_spans(text):
-        line = text[s:e]
-        name, body = section_name(line), None
-        if name is None:
-            inl = inline_section(line)
-            if inl:
-                name, body = inl[0], s + inl[1]
-        if name is None:
-            tr = trailing_section(line)
-            if tr:  # the heading starts inside the line; its body starts on the next line
-                out.append(Section(cur_name, cur_heading, cur_start, cur_body, s + tr[1]))
-                cur_name, cur_heading, cur_start = tr[0], line[tr[1]:].strip(), s + tr[1]
-                cur_body = min(e + 1, len(text))
-            continue
-        if s > cur_start or cur_name is not None:
-            out.append(Section(cur_name, cur_heading, cur_start, cur_body, s))
-        cur_name, cur_heading, cur_start = name, line.strip(), s
-        cur_body = body if body is not None else min(e + 1, len(text))
-    out.append(Section(cur_name, cur_heading, cur_start, cur_body, len(text)))
-    return [sec for sec in out if sec.end > sec.start]
-
-
-_PROC_HEADING = re.compile(r"^\s*(?:#{1,6}\s*)?(?P<num>\d{1,2})[.)]\s+(?P<title>[A-ZÀ-Ý][^\n]{2,90})$")
-
-
-def procedure_sections(text: str) -> list[Section]:
-    """Numbered sections of a hospital procedure ("5. Consignes au patient")."""
-    heads = []
-    for s, e in _line_spans(text):
-        m = _PROC_HEADING.match(text[s:e])
-        if m and not m.group("title").rstrip().endswith((".", ";", ",", ":")):
-            heads.append((s, e, m.group("title").strip()))
-    out = []
-    for i, (s, e, title) in enumerate(heads):
-        stop = heads[i + 1][0] if i + 1 < len(heads) else len(text)
-        out.append(Section(title, text[s:e].strip(), s, min(e + 1, len(text)), stop))
-    return out
 
 
 #: Where one physical line holds several list items: text extracted from .txt and .pdf files joins
@@ -268,7 +58,7 @@ def lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Logical lines of ``text[start:end]`` as stripped spans: physical lines, cut again before an
     inline list item (`` - NAME``), so joined paragraphs read like the original lines."""
     out = []
-    for s, e in _line_spans(text, start, end):
+    for s, e in line_spans(text, start, end):
         pos = s
         for m in _ITEM_SPLIT.finditer(text, s, e):
             a, b = strip_span(text, pos, m.start())
@@ -390,14 +180,14 @@ def posology_key(posology: str) -> tuple:
     "2 comprimés le matin (80 mg/j)" -> (('2',), ('matin',)); "1 à 2 bouffées si dyspnée, maximum 8…"
     and "1 à 2 bouffées si dyspnée" compare equal (a precision added after a comma is not a change).
     """
-    first = re.split(r"[,;(]", norm(posology), maxsplit=1)[0]
+    first = re.split(r"[,;(]", fold(posology), maxsplit=1)[0]
     nums = tuple(n.replace(",", ".") for n in re.findall(r"\d+(?:[.,]\d+)?", first))
     return nums, tuple(_FREQ_WORDS.findall(first))
 
 
 def dose_key(dose: str) -> str:
     """Comparable form of a dose: "2,5 mg" -> "2.5 mg", "88 µg/j" -> "88 ug"."""
-    d = norm(dose).replace(",", ".")
+    d = fold(dose).replace(",", ".")
     d = re.sub(r"\s*/\s*(?:j|jour|24 ?h)$", "", d)
     d = re.sub(r"(?<=\d)\s+(?=\d{3}\b)", "", d)  # 1 050 -> 1050
     d = re.sub(r"^([\d.]+)\s*", r"\1 ", d)
@@ -410,12 +200,12 @@ def drug_key(name: str) -> tuple[str, frozenset[str]]:
     """(normalised DCI, every alias) for a written drug name such as "FER (sulfate ferreux, TARDYFERON)"."""
     inside = re.findall(r"\(([^)]*)\)", name)
     outside = re.sub(r"\([^)]*\)", " ", name)
-    key = re.sub(r"[^a-z0-9/ ]", " ", norm(outside).replace("-", " "))
+    key = re.sub(r"[^a-z0-9/ ]", " ", fold(outside).replace("-", " "))
     key = re.sub(r"\s+", " ", key).strip()
     aliases = {key} if key else set()
     for group in inside:
         for alias in group.split(","):
-            a = re.sub(r"\s+", " ", re.sub(r"[^a-z0-9/ ]", " ", norm(alias).replace("-", " "))).strip()
+            a = re.sub(r"\s+", " ", re.sub(r"[^a-z0-9/ ]", " ", fold(alias).replace("-", " "))).strip()
             if len(a) >= 3:
                 aliases.add(a)
     return key, frozenset(aliases)
@@ -445,7 +235,7 @@ def parse_medication(item: str, start: int = 0) -> Medication | None:
     if not first:
         return None
     word = first.group(0)
-    if norm(word) in _NOT_DRUG_WORDS:
+    if fold(word) in _NOT_DRUG_WORDS:
         return None
     dm = _DOSE.search(head)
     is_caps = word.upper() == word and sum(ch.isalpha() for ch in word) >= 3
@@ -469,20 +259,6 @@ def parse_medication(item: str, start: int = 0) -> Medication | None:
 
 
 # --------------------------------------------------------------------------- dates
-MONTHS = {"janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7, "aout": 8,
-          "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12}
-MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-             "novembre", "décembre"]
-
-
-def fr_date(d: date, long: bool = False) -> str:
-    """12/12/2026, or "12 décembre 2026" (``long``)."""
-    if long:
-        day = "1er" if d.day == 1 else str(d.day)
-        return f"{day} {MONTHS_FR[d.month - 1]} {d.year}"
-    return d.strftime("%d/%m/%Y")
-
-
 def as_date(v: Any) -> date | None:
     if v is None or isinstance(v, date):
         return v
@@ -516,13 +292,13 @@ class SourceDoc:
     @property
     def sections(self) -> list[Section]:
         if self._sections is None:
-            self._sections = (procedure_sections(self.text) if self.corpus == "procedures"
+            self._sections = (numbered_sections(self.text) if self.corpus == "procedures"
                               else split_sections(self.text))
         return self._sections
 
     @property
     def is_crh(self) -> bool:
-        return self.doc_type == "compte_rendu_hospitalisation" or "compte rendu d'hospitalisation" in norm(self.title)
+        return self.doc_type == "compte_rendu_hospitalisation" or "compte rendu d'hospitalisation" in fold(self.title)
 
     def find_sections(self, *names: str) -> list[Section]:
         return [s for s in self.sections if s.name in names]
@@ -534,7 +310,7 @@ class SourceDoc:
                              corpus="procedures" if self.corpus == "procedures" else "patients")
 
     def body(self, sec: Section) -> tuple[int, int]:
-        return strip_span(self.text, sec.body_start, sec.end)
+        return strip_span(self.text, sec.start, sec.end)
 
     def medications(self, *names: str) -> list[Medication]:
         """Medication lines of the named sections (all list items of the document when no name)."""
@@ -553,15 +329,9 @@ class SourceDoc:
         i = self.text.find(needle, start, end)
         if i >= 0:
             return i, i + len(needle)
-        hay, nd = _fold(self.text[start:end]), _fold(needle)
+        hay, nd = fold_chars(self.text[start:end]), fold_chars(needle)
         i = hay.find(nd)
         return (start + i, start + i + len(needle)) if i >= 0 and nd else None
-
-
-def _fold(s: str) -> str:
-    """Case/accents folding that keeps string length (so offsets stay valid)."""
-    return "".join((unicodedata.normalize("NFKD", ch)[0] if ch.isalpha() else "'" if ch == "’" else ch).lower()
-                   for ch in s)
 
 
 def patient_value(patient: Patient, path: str) -> Any:

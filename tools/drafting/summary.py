@@ -27,9 +27,10 @@ shown so the reader can tell).
 
 from __future__ import annotations
 
+from knowledge.dates import fr_date
 from medassist.access import Action, User, authorize
 from tools.drafting.common import body_lines, doc_ref, finish
-from tools.drafting.extract import Record, SourceDoc, fr_date, latest_treatment, load_record, pjson
+from tools.drafting.extract import Record, SourceDoc, latest_treatment, load_record, pjson
 from tools.drafting.models import Draft, DraftSection
 
 RECENT_EVENTS = 3

@@ -12,9 +12,8 @@ Facts are compared in normal form: dates whatever their spelling (``14/06/1946``
 ``14 juin 1946``; ``05/04`` against any source date with that day and month), ``2,5`` = ``2.5``,
 ``09h30`` = ``9h30``, ``µg`` = ``mcg``, accents and case ignored for drug names.
 
-Drug names are recognised with the ATC drug names shipped by ``edsnlp`` (``resources/drugs.json``,
-read as a file: importing edsnlp is not needed) plus any word written in capitals (the record
-writes DCI in capitals).
+Drug names are recognised with the ATC lexicon of :mod:`knowledge.drugs` (edsnlp's
+``resources/drugs.json``) plus any word written in capitals (the record writes DCI in capitals).
 
 Example::
 
@@ -35,44 +34,21 @@ missing from the ATC list (rare brand names) are not recognised.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from pathlib import Path
 
-from tools.drafting.extract import MONTHS, norm
+from knowledge.dates import DATE_PARTIAL_RE, find_dates
+from knowledge.drugs import drug_names
+from knowledge.french import fold
 from tools.drafting.models import Draft, DraftSection
 
 # --------------------------------------------------------------------------- lexicon
-#: Substances of the ATC list that are mostly lab analytes or ordinary words in letters.
-_NOT_DRUGS = {"solution", "calcium", "potassium", "magnesium", "phosphore", "albumine", "glucose", "oxygene",
-              "sodium", "chlorure", "bicarbonate", "vitamine", "fluor", "soufre", "charbon", "lactose"}
 #: Capitalised words that are not drug names (acronyms of letters, units, headings).
 _CAPS_OK = {"chu", "ipp", "rpps", "dr", "pr", "mme", "m", "cs", "smr", "had", "usic", "unv", "dpi", "dmp", "ins",
             "ide", "cme", "rcp"}
-
-
-@lru_cache(maxsize=1)
-def drug_lexicon() -> frozenset[str]:
-    """Single-word drug names (normalised) from edsnlp's ATC resource; empty if edsnlp is absent."""
-    spec = importlib.util.find_spec("edsnlp")
-    if spec is None or not spec.submodule_search_locations:
-        return frozenset()
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "drugs.json"
-    if not path.exists():
-        return frozenset()
-    names = set()
-    for values in json.loads(path.read_text(encoding="utf-8")).values():
-        for name in values:
-            w = norm(name)
-            if re.fullmatch(r"[a-z][a-z-]{4,}", w) and w not in _NOT_DRUGS:
-                names.add(w)
-    return frozenset(names)
 
 
 # --------------------------------------------------------------------------- fact extraction
@@ -81,12 +57,6 @@ _UNIT = (r"mg/m²|mg/m2|mg/kg|µg/kg|μg/kg|UI/kg|ml/min/1,73\s*m²|ml/min|mmol/
          r"g/l|g/L|G/l|G/L|mg/l|mg/L|mUI/l|mUI/L|ng/ml|ng/mL|pmol/l|pmol/L|nmol/l|nmol/L|UI/l|UI/L|mmHg|"
          r"mg|µg|μg|mcg|ng|kg|g|UI|ml|mL|cl|mmol|mEq|%|°C|cm|mm|m²|bpm|/min")
 _QTY = re.compile(rf"(?<![\w,.])(?P<num>{_NUMBER})\s*(?P<unit>{_UNIT})(?:\s*/\s*(?:j|jour|24\s*h)\b)?(?![\w²])")
-_MONTH_RE = "janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
-_DATE_NUM = re.compile(r"(?<![\d/])(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})(?![\d/])")
-_DATE_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_DATE_TXT = re.compile(rf"(?<!\d)(1er|\d{{1,2}})\s+({_MONTH_RE})\s+(\d{{4}})(?!\d)", re.I)
-_DATE_DM = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
-_DATE_MY = re.compile(rf"\b({_MONTH_RE})\s+(\d{{4}})(?!\d)", re.I)
 _TIME = re.compile(r"(?<![\w,.])(\d{1,2})(?:\s*[hH]\s*(\d{2})?|:(\d{2}))(?![\w\d])")
 _CIM10 = re.compile(r"\b([A-TV-Z]\d{2})(?:\.?(\d{1,2}))?\b")
 _NUM_RE = re.compile(rf"(?<![\w,.])({_NUMBER})(?![\w])")
@@ -104,12 +74,8 @@ def _num(s: str) -> str:
 
 
 def _unit(u: str) -> str:
-    u = norm(u).replace(" ", "")
+    u = fold(u).replace(" ", "")
     return {"mcg": "ug", "μg": "ug"}.get(u, u)
-
-
-def _month(name: str) -> int:
-    return MONTHS[norm(name)]
 
 
 @dataclass
@@ -133,30 +99,14 @@ def extract_facts(text: str) -> Facts:
     """Every checkable fact of a text (see module docstring)."""
     f = Facts()
     work = text
-    for m in _DATE_ISO.finditer(work):
-        try:
-            f.dates.add(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
-            work = _mask(work, m.start(), m.end())
-        except ValueError:
-            pass
-    for m in _DATE_NUM.finditer(work):
-        y = int(m.group(3))
-        y = y + 2000 if y < 100 else y
-        try:
-            f.dates.add(date(y, int(m.group(2)), int(m.group(1))))
-            work = _mask(work, m.start(), m.end())
-        except ValueError:
-            pass
-    for m in _DATE_TXT.finditer(work):
-        d = 1 if m.group(1).lower() == "1er" else int(m.group(1))
-        try:
-            f.dates.add(date(int(m.group(3)), _month(m.group(2)), d))
-            work = _mask(work, m.start(), m.end())
-        except ValueError:
-            pass
-    for m in _DATE_MY.finditer(work):
-        f.month_years.add((_month(m.group(1)), int(m.group(2))))
-        work = _mask(work, m.start(), m.end())
+    for m in find_dates(text, pivot=99, cue=False):
+        if m.kind == "month_year":
+            f.month_years.add((m.month, m.year))
+        elif m.date is not None:
+            f.dates.add(m.date)
+        else:  # a day-month (read below, after the quantities), an impossible date, no year
+            continue
+        work = _mask(work, m.start, m.end)
     for m in _CIM10.finditer(work):
         code = m.group(1) + (m.group(2) or "")
         f.codes[code] = m.group(0)
@@ -164,9 +114,9 @@ def extract_facts(text: str) -> Facts:
     for m in _QTY.finditer(work):
         f.quantities[(_num(m.group("num")), _unit(m.group("unit")))] = m.group(0)
         work = _mask(work, m.start(), m.end())
-    for m in _DATE_DM.finditer(work):
-        d, mo = int(m.group(1)), int(m.group(2))
-        if 1 <= d <= 31 and 1 <= mo <= 12:
+    for m in DATE_PARTIAL_RE.finditer(work):
+        d, mo = int(m.group(1)), int(m.group(3))
+        if m.group(2) == "/" and 1 <= d <= 31 and 1 <= mo <= 12:
             f.day_months.add((d, mo))
             work = _mask(work, m.start(), m.end())
     for m in _TIME.finditer(work):
@@ -176,10 +126,10 @@ def extract_facts(text: str) -> Facts:
             work = _mask(work, m.start(), m.end())
     for m in _NUM_RE.finditer(work):
         f.numbers[_num(m.group(1))] = m.group(1)
-    lex = drug_lexicon()
+    lex = drug_names()
     for m in _WORD.finditer(text):
         w = m.group(0)
-        n = norm(w).strip("'-")
+        n = fold(w).strip("'-")
         f.words.add(n)
         for part in re.split(r"[-'’]", n):
             if part:
@@ -229,7 +179,7 @@ def unverified(text: str, quotes: Iterable[str]) -> list[tuple[str, str]]:
     for value, written in t.numbers.items():
         if value not in s.numbers:
             out.append(("nombre", written))
-    lex = drug_lexicon()
+    lex = drug_names()
     for n, written in t.drugs.items():
         if n not in s.words:
             out.append(("médicament" if n in lex else "terme", written))

@@ -1,0 +1,407 @@
+"""One section model for French clinical documents: canonical sections, their headings, a splitter.
+
+Why: a clinical report is read by section ("Antécédents", "Traitement de sortie", "Conclusion"…).
+The chunker must not mix two sections in one passage, the discharge letter must quote the exit
+treatment and not the entry one, the coder must know that a diagnosis sits under "Antécédents
+familiaux", the agent shows the heading above a quoted sentence. They all read the same headings,
+so the headings are listed once, here, as data (:data:`SECTIONS`: display name -> folded
+synonyms and abbreviations such as ``ATCD``, ``HDM``, ``TTT``), and recognised by one function.
+
+Heading forms recognised by :func:`parse_heading` (one line, without its end of line):
+
+* alone on the line (shorter than 80 characters): ``CONCLUSION``, ``Conclusion :``, ``## Évolution``,
+  ``**Allergies**``, ``1. Antécédents``, ``II - Évolution``, ``Évolution dans le service`` (a known
+  name followed by at most two words);
+* followed by its content: ``Motif : dyspnée`` — :attr:`Heading.body` is the split point, so the
+  section's text starts at ``dyspnée``. Only exact names count here, and sub-labels that also
+  appear *inside* sections (:data:`SUB_LABELS`: "Biologie : …", "Mode de vie : …") count only
+  when alone on their line, else they would cut a Conclusion in two.
+
+:func:`split_sections` cuts a whole text with exact offsets, in one of two styles:
+
+* ``"report"`` (default): a report laid out in lines — the forms above, plus a heading that PDF
+  extraction glued at the end of the previous line ("… le matin Traitements arrêtés ou modifiés");
+* ``"paragraph"``: a one-paragraph synthesis ("Motif : dyspnée. ATCD : HTA. Au total : OAP.") —
+  a known title may open any sentence, sub-labels included, and any other short "Titre :" opening
+  a sentence closes the current section (which then has no name).
+
+Example::
+
+    >>> heading_name("CONCLUSION :"), heading_name("## Traitement de sortie"), heading_name("II - Evolution")
+    ('Conclusion', 'Traitement de sortie', 'Évolution')
+    >>> h = parse_heading("Motif : dyspnée d'effort")
+    >>> h.name, "Motif : dyspnée d'effort"[h.body:]
+    ('Motif', "dyspnée d'effort")
+    >>> text = "Patient de 80 ans.\\nATCD :\\n- HTA\\nCONCLUSION : OAP.\\n"
+    >>> [(s.name, text[s.start:s.end]) for s in split_sections(text)]
+    [(None, 'Patient de 80 ans.\\n'), ('Antécédents', '- HTA\\n'), ('Conclusion', 'OAP.\\n')]
+    >>> t = "Motif : dyspnée. ATCD : HTA. Angioscanner : normal. Au total : OAP."
+    >>> [(s.name, t[s.start:s.end]) for s in split_sections(t, style="paragraph")]
+    [('Motif', ' dyspnée. '), ('Antécédents', ' HTA. '), (None, ' normal. '), ('Conclusion', ' OAP.')]
+
+Limits: only the headings listed in :data:`SECTIONS` are recognised (an unknown title such as
+"ÉCHOGRAPHIE CARDIAQUE" stays inside the previous section; :func:`heading_title` tells that a line
+*looks* like a heading, without naming it); a line of 80 characters or more is not a heading alone; a
+heading written as plain prose ("Le patient sort avec le traitement suivant") is not seen; the
+synonyms were collected on this project's corpus and common French usage, not from a terminology.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from knowledge.french import fold, fold_chars
+
+__all__ = [
+    "HEADINGS",
+    "NOT_HEADINGS",
+    "PARAGRAPH_ONLY",
+    "SECTIONS",
+    "SUB_LABELS",
+    "Heading",
+    "Section",
+    "heading_name",
+    "heading_title",
+    "line_spans",
+    "numbered_sections",
+    "parse_heading",
+    "section_key",
+    "split_sections",
+]
+
+#: Canonical sections: display name -> headings as written, folded (:func:`knowledge.french.fold`).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Motif d'hospitalisation": ("motif d'hospitalisation", "motif de l'hospitalisation", "motif d'admission",
+                                "motif d'entree", "motif de venue"),
+    "Motif de consultation": ("motif de consultation",),
+    "Motif": ("motif",),
+    "Antécédents": ("antecedents", "antecedent", "atcd", "atcds", "antecedents personnels", "antecedents medicaux",
+                    "antecedents chirurgicaux", "antecedents medico-chirurgicaux",
+                    "antecedents medicaux et chirurgicaux", "atcd personnels"),
+    "Antécédents familiaux": ("antecedents familiaux", "atcd familiaux"),
+    "Facteurs de risque": ("facteurs de risque", "facteur de risque", "facteurs de risques", "frcv",
+                           "facteurs de risque cardiovasculaire", "facteurs de risque cardio-vasculaire"),
+    "Allergies": ("allergies", "allergie"),
+    "Mode de vie": ("mode de vie", "habitus", "contexte social"),
+    "Traitement à l'entrée": ("traitement a l'entree", "traitements a l'entree", "traitement a l'admission",
+                              "traitement habituel", "traitements habituels", "ttt habituel"),
+    "Traitement en cours": ("traitement en cours", "traitements en cours", "traitement actuel",
+                            "traitement de fond"),
+    "Traitement": ("traitement", "traitements", "medicaments"),
+    "Histoire de la maladie": ("histoire de la maladie", "hdm", "anamnese"),
+    "Examen clinique": ("examen clinique", "examen", "a l'entree"),
+    "Examens complémentaires": ("examens complementaires", "examen complementaire"),
+    "Biologie": ("biologie",),
+    "Imagerie": ("imagerie",),
+    "Évolution": ("evolution", "evolution dans le service", "evolution au cours du sejour", "depuis la sortie",
+                  "evolution depuis la sortie"),
+    "Conclusion": ("conclusion", "conclusions", "synthese", "synthese medicale", "synthese du sejour", "au total",
+                   "en conclusion", "conclusion de sortie", "conclusion medicale",
+                   "conclusion et conduite a tenir"),
+    "Diagnostic": ("diagnostic", "diagnostics", "diagnostic de sortie", "diagnostics de sortie",
+                   "diagnostic retenu", "diagnostics retenus", "diagnostic final", "diagnostic principal",
+                   "diagnostics associes"),
+    "Traitement de sortie": ("traitement de sortie", "traitements de sortie", "ttt de sortie"),
+    "Traitements arrêtés ou modifiés": ("traitements arretes ou modifies",),
+    "Modifications thérapeutiques": ("modifications therapeutiques", "modification therapeutique"),
+    "Résultats en attente": ("resultats en attente",),
+    "Suivi": ("suivi", "rendez-vous", "projet de soins", "suites a donner", "prochaine cure",
+              "prochain rendez-vous", "conduite a tenir"),
+    "Consignes de sortie": ("consignes de sortie", "support et consignes", "consignes",
+                            "consignes post-operatoires"),
+    "Proposition": ("proposition", "proposition de la rcp"),
+    "Décision": ("decision",),
+    "Prescription": ("prescription",),
+    "Ordonnance": ("ordonnance",),
+    "Compte rendu": ("compte rendu",),
+    "Indication": ("indication",),
+    "Technique": ("technique",),
+    "Résultats": ("resultats", "resultats recuperes"),
+    "Interprétation": ("interpretation",),
+    "Transmissions": ("transmissions",),
+    "Soins infirmiers": ("soins infirmiers",),
+    "Tolérance": ("tolerance", "tolerance de la seance"),
+    "Prémédication": ("premedication",),
+    "Traitements administrés": ("traitements administres", "chimiotherapie administree"),
+    "Événements indésirables": ("evenements indesirables",),
+    "Incidents": ("incidents", "incidents peroperatoires", "complications peroperatoires", "complications"),
+    "Paramètres avant la cure": ("parametres avant la cure", "evaluation avant la cure"),
+    "Dispositif implanté": ("dispositif implante", "materiel implante", "implants poses"),
+    "Ne pas prendre": ("ne pas prendre",),
+    "Information du patient": ("information du patient", "information de la patiente"),
+    "Commentaire": ("commentaire", "commentaire du biologiste"),
+    "Protocole": ("protocole",),
+    "Intervention": ("intervention",),
+    "Bilan d'extension": ("bilan d'extension",),
+    "Présentation du dossier": ("presentation du dossier",),
+    "Renseignements cliniques": ("renseignements cliniques",),
+    "Constatations": ("constatations",),
+    "Description": ("description",),
+    "Examens transmis": ("examens transmis", "examen transmis", "examens transmis a un laboratoire exterieur"),
+}
+
+#: Every known heading, folded -> display name.
+HEADINGS: dict[str, str] = {key: name for name, keys in SECTIONS.items() for key in keys}
+
+#: Labels that also open a line *inside* a section ("Biologie : …" in a Conclusion, "Mode de vie : …"
+#: in the Antécédents): a heading only when alone on their line (or in a one-paragraph synthesis).
+SUB_LABELS = frozenset({
+    "mode de vie", "habitus", "contexte social", "biologie", "imagerie", "technique", "resultats", "interpretation",
+    "compte rendu", "proposition", "decision", "indication", "dispositif implante", "materiel implante",
+    "evenements indesirables", "diagnostic principal", "diagnostics associes", "diagnostic", "diagnostics",
+    "antecedents familiaux", "atcd familiaux", "incidents", "complications", "description", "commentaire", "protocole",
+    "intervention", "consignes", "ordonnance", "antecedents personnels", "prescription", "transmissions", "atcd",
+    "atcds", "antecedent", "atcd personnels", "antecedents medicaux", "antecedents chirurgicaux",
+    "antecedents medico-chirurgicaux", "antecedents medicaux et chirurgicaux",
+    "hdm", "ttt habituel", "ttt de sortie", "diagnostic retenu", "diagnostic de sortie", "diagnostics de sortie",
+    "diagnostic final", "facteurs de risque", "facteur de risque",
+    "facteurs de risques", "frcv", "facteurs de risque cardiovasculaire", "facteurs de risque cardio-vasculaire",
+})
+
+#: Titles recognised only in a one-paragraph synthesis ("À l'entrée : TA 150/90, …"): too vague
+#: in a report laid out in lines.
+PARAGRAPH_ONLY = frozenset({"a l'entree"})
+
+#: Labels never taken for a heading on a line of a report: they list diagnoses inside a Conclusion.
+NOT_HEADINGS = ("diagnostic principal", "diagnostics associes", "diagnostic associe", "diagnostics secondaires",
+                "diagnostic secondaire", "diagnostics retenus")
+
+#: Generic words that may end a sentence: not taken for a heading glued at the end of a line.
+_NOT_TRAILING = SUB_LABELS | {"examen", "traitement", "traitements", "motif", "allergie", "medicaments", "tolerance",
+                              "rendez-vous", "synthese", "premedication", "conclusions", "antecedent", "au total",
+                              "en conclusion", "anamnese", "a l'entree", "consignes"}
+
+_MAX_LINE = 80
+_LIST_ITEM = re.compile(r"^[ \t]*[-•*–▪◦][ \t]+")  # "- Allergies : aucune" is a list item, not a heading
+_NUMBERED = re.compile(r"^[ \t]*(?:\d{1,2}|[IVX]{1,5})[ \t]*(?:[.)/]|[ \t]-)[ \t]*(?=\S)")
+_MARKS = re.compile(r"\s*(?:#{1,6}\s*)?(?:\*\*|__)?\s*")  # used with match(line, pos): no "^"
+_ALONE = re.compile(r"^(?P<name>[^\n:*_]{2,60}?)\s*(?:\*\*|__)?\s*:?\s*(?:\*\*|__)?\s*$")
+_WITH_BODY = re.compile(r"^(?P<name>[A-Za-zÀ-ÿ'’ -]{3,45}?)\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<rest>\S.*)$")
+
+
+def section_key(title: str) -> str:
+    """The lookup key of a heading as written: folded, without marks or a final colon.
+
+    >>> section_key("  **TRAITEMENT À L’ENTRÉE :** ")
+    "traitement a l'entree"
+    """
+    return fold(title).strip(" :-#*_")
+
+
+@lru_cache(maxsize=8192)
+def _lookup(key: str, paragraph: bool = False) -> str | None:
+    """Display name of a folded heading: exact, or a known name followed by at most two words
+    ("conclusion de sortie", "evolution clinique")."""
+    if key in HEADINGS and (paragraph or key not in PARAGRAPH_ONLY):
+        return HEADINGS[key]
+    n_words = len(key.split())
+    best = None
+    for k, name in HEADINGS.items():
+        if k in PARAGRAPH_ONLY and not paragraph:
+            continue
+        if len(k) > 4 and key.startswith(k + " ") and n_words <= len(k.split()) + 2:
+            if best is None or len(k) > len(best[0]):
+                best = (k, name)
+    return best[1] if best else None
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading found on one line: canonical ``name``, ``title`` as written, ``body`` = offset in the
+    line where the section's content starts (the line's length when the heading is alone)."""
+
+    name: str
+    title: str
+    body: int
+    inline: bool
+
+
+def parse_heading(line: str, *, inline: bool = True) -> Heading | None:
+    """The heading of ``line`` (one line, without its end of line), or None.
+
+    ``inline=False`` accepts only headings alone on their line.
+
+    >>> parse_heading("**Évolution dans le service :**").name
+    'Évolution'
+    >>> parse_heading("1. Antécédents").name, parse_heading("- Allergies : aucune")
+    ('Antécédents', None)
+    >>> parse_heading("Biologie : Hb 9 g/dl") is None, parse_heading("Biologie :").name
+    (True, 'Biologie')
+    """
+    if not line.strip() or _LIST_ITEM.match(line):
+        return None
+    num = _NUMBERED.match(line)
+    head = num.end() if num else 0
+    marks = _MARKS.match(line, head)
+    head = marks.end() if marks else head
+    rest = line[head:]
+    m = _ALONE.match(rest) if len(line) < _MAX_LINE else None
+    if m:
+        key = section_key(m.group("name"))
+        if key.startswith(NOT_HEADINGS):
+            return None
+        name = _lookup(key)
+        if name:
+            return Heading(name, m.group("name").strip(), len(line), False)
+    if not inline or num:
+        return None
+    m = _WITH_BODY.match(rest)
+    if not m:
+        return None
+    key = section_key(m.group("name"))
+    if key in SUB_LABELS or key in PARAGRAPH_ONLY or key not in HEADINGS or key.startswith(NOT_HEADINGS):
+        return None
+    return Heading(HEADINGS[key], m.group("name").strip(), head + m.start("rest"), True)
+
+
+def heading_name(line: str) -> str | None:
+    """Canonical section name when ``line`` is a known heading (alone, or followed by its content).
+
+    >>> heading_name("TTT de sortie"), heading_name("Motif : chute"), heading_name("Le patient va bien.")
+    ('Traitement de sortie', 'Motif', None)
+    """
+    h = parse_heading(line)
+    return h.name if h else None
+
+
+def heading_title(line: str) -> str | None:
+    """The title of a line that *looks* like a heading, known or not: markdown ``# Titre``, a short
+    line ending with a colon, a short upper-case line, or any known heading alone on its line.
+
+    >>> heading_title("## Valves"), heading_title("ÉCHOGRAPHIE CARDIAQUE"), heading_title("Fièvre.")
+    ('Valves', 'ÉCHOGRAPHIE CARDIAQUE', None)
+    """
+    s = line.strip()
+    if not s:
+        return None
+    if s.startswith("#") or (s.endswith(":") and len(s) < _MAX_LINE) or (
+            s.isupper() and len(s) < _MAX_LINE and len(s.split()) <= 8):
+        return s.strip("#: ").strip()
+    h = parse_heading(line, inline=False)
+    return h.title.strip("#*_: ").strip() if h else None
+
+
+# --------------------------------------------------------------------------- splitting
+@dataclass(frozen=True)
+class Section:
+    """One section of a text: ``text[start:end]`` is its content, ``text[heading_start:start]`` its
+    heading (empty for the text before the first heading, whose ``name`` is None)."""
+
+    name: str | None
+    heading_start: int
+    start: int
+    end: int
+    title: str = ""
+
+
+def line_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each line of ``text[start:end]``, end of line excluded."""
+    end = len(text) if end is None else end
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        stop = end if nl < 0 else nl
+        yield pos, stop
+        pos = stop + 1
+
+
+_OPEN_ENDS = (":", ",", "(", " de", " du", " des", " la", " le", " les")  # "… traitement de" + "Suivi": not a heading
+_TRAILING_KEYS = tuple(sorted((k for k in HEADINGS if len(k) >= 5 and k not in PARAGRAPH_ONLY), key=len,
+                              reverse=True))
+
+
+def _trailing(line: str) -> tuple[str, int] | None:
+    """(name, offset) of a heading glued at the end of a line by PDF extraction
+    ("… le matin Traitements arrêtés ou modifiés")."""
+    stripped = line.rstrip(" :\t\r")
+    folded = fold_chars(stripped)
+    for key in _TRAILING_KEYS:
+        k = len(key)
+        if len(folded) <= k + 1 or not folded.endswith(key) or folded[-k - 1] != " " or not stripped[-k].isupper():
+            continue
+        before = stripped[:-k].rstrip()
+        if not before:
+            continue
+        if before.endswith((".", "!", "?", ";")):  # "… remise à la patiente. Incidents": after a sentence
+            return HEADINGS[key], len(stripped) - k
+        if key not in _NOT_TRAILING and not before.endswith(_OPEN_ENDS):
+            return HEADINGS[key], len(stripped) - k
+    return None
+
+
+def _split_report(text: str, inline: bool) -> list[Section]:
+    out: list[Section] = []
+    name, title, head, body = None, "", 0, 0
+    for s, e in line_spans(text):
+        line = text[s:e]
+        h = parse_heading(line, inline=inline)
+        if h is None:
+            tr = _trailing(line)
+            if tr:  # the heading starts inside the line; its content starts on the next line
+                out.append(Section(name, head, body, s + tr[1], title))
+                name, title, head, body = tr[0], line[tr[1]:].strip(), s + tr[1], min(e + 1, len(text))
+            continue
+        if s > head or name is not None:
+            out.append(Section(name, head, body, s, title))
+        name, title, head = h.name, h.title, s
+        body = s + h.body if h.inline else min(e + 1, len(text))
+    out.append(Section(name, head, body, len(text), title))
+    return [sec for sec in out if sec.end > sec.heading_start]
+
+
+_SENTENCE_TITLE = re.compile(r"(?:^|(?<=[.!?\n]))\s*(?P<title>[^\W\d_][\w'’/+ -]{0,60}?)\s*:(?!\d)")
+
+
+def _split_paragraph(text: str) -> list[Section]:
+    folded = fold_chars(text)
+    heads: list[tuple[str | None, int, int, str]] = []  # (name, title start, content start, title)
+    for m in _SENTENCE_TITLE.finditer(folded):
+        key = section_key(m.group("title"))
+        name = _lookup(key, paragraph=True)
+        if name is None and (len(key.split()) > 4 or len(m.group("title")) > 36):
+            continue
+        heads.append((name, m.start("title"), m.end(), text[m.start("title"):m.end("title")]))
+    out: list[Section] = []
+    if not heads or heads[0][1] > 0:
+        out.append(Section(None, 0, 0, heads[0][1] if heads else len(text)))
+    for i, (name, a, body, title) in enumerate(heads):
+        out.append(Section(name, a, body, heads[i + 1][1] if i + 1 < len(heads) else len(text), title))
+    return [sec for sec in out if sec.end > sec.heading_start]
+
+
+def split_sections(text: str, *, style: Literal["report", "paragraph"] = "report",
+                   inline: bool = True) -> list[Section]:
+    """Cut ``text`` into consecutive sections with exact offsets (see the module docstring).
+
+    The sections cover the text from its first character to its last, in order; the text before
+    the first heading is a section named None. ``inline=False`` (report style) cuts only at
+    headings alone on their line.
+    """
+    return _split_paragraph(text) if style == "paragraph" else _split_report(text, inline)
+
+
+_NUMBERED_TITLE = re.compile(r"^\s*(?:#{1,6}\s*)?(?P<num>\d{1,2})[.)]\s+(?P<title>[A-ZÀ-Ý][^\n]{2,90})$")
+
+
+def numbered_sections(text: str) -> list[Section]:
+    """Sections of a numbered document such as a hospital procedure ("5. Consignes au patient"),
+    whatever their titles; ``name`` is the title as written. Text before the first number is left out.
+
+    >>> t = "Procédure\\n1. Objet\\nDécrire.\\n2. Consignes au patient\\nÀ jeun."
+    >>> [(s.name, t[s.start:s.end]) for s in numbered_sections(t)]
+    [('Objet', 'Décrire.\\n'), ('Consignes au patient', 'À jeun.')]
+    """
+    heads = []
+    for s, e in line_spans(text):
+        m = _NUMBERED_TITLE.match(text[s:e])
+        if m and not m.group("title").rstrip().endswith((".", ";", ",", ":")):
+            heads.append((s, e, m.group("title").strip()))
+    out = []
+    for i, (s, e, title) in enumerate(heads):
+        stop = heads[i + 1][0] if i + 1 < len(heads) else len(text)
+        out.append(Section(title, s, min(e + 1, len(text)), stop, text[s:e].strip()))
+    return out
