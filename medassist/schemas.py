@@ -196,6 +196,42 @@ class IngestDuplicate(BaseModel):
     message: str  # French
 
 
+class IngestProgress(BaseModel):
+    """Where an ingestion stands: documents read, chunks embedded, rate and time left.
+
+    >>> IngestProgress(documents_done=3, documents_total=10, chunks_done=40, chunks_total=100,
+    ...                embed_seconds=8.0).message
+    'Indexation : 3/10 documents, 40/100 fragments, 5.0 fragments/s, reste ≈ 12 s'
+    """
+
+    documents_done: int = 0
+    documents_total: int = 0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    embed_seconds: float = 0.0
+    current: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        """Chunks embedded per second so far (None before the first batch)."""
+        return self.chunks_done / self.embed_seconds if self.chunks_done and self.embed_seconds > 0 else None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return (self.chunks_total - self.chunks_done) / self.rate if self.rate else None
+
+    @property
+    def message(self) -> str:
+        parts = [f"{self.documents_done}/{self.documents_total} documents"]
+        if self.chunks_total:
+            parts.append(f"{self.chunks_done}/{self.chunks_total} fragments")
+        if self.rate:
+            eta = self.eta_seconds or 0.0
+            left = f"{eta:.0f} s" if eta < 90 else f"{eta / 60:.0f} min"
+            parts += [f"{self.rate:.1f} fragments/s", f"reste ≈ {left}"]
+        return "Indexation : " + ", ".join(parts)
+
+
 class IngestReport(BaseModel):
     added: list[str] = Field(default_factory=list)  # doc ids
     replaced: list[str] = Field(default_factory=list)

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field(default="", description="Local model folder, or model name for the URL backend.")
     embedding_dim: int = Field(default=768, description="Vector size; < 768 uses Matryoshka truncation (512, 256, 128).")
     embedding_batch_size: int = 16
+    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto", description="Local model runtime; auto = the one `medassist setup` measured fastest here.")
+    embedding_dtype: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        default="auto", description="Local model precision (bf16: torch on CPUs with native bf16; int8: onnx).")
+    chunk_max_tokens: int = Field(default=256, description="Upper bound of a chunk's length in model tokens.")
     # ------------------------------------------------------------------ stores
     qdrant_url: str = Field(default="", description="Qdrant server URL; empty = embedded qdrant-edge.")
     qdrant_api_key: str = ""
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     @property
     def embedding_model_path(self) -> Path:
         return Path(self.embedding_model) if self.embedding_model else self.models_dir / "embeddinggemma-300m"
+
+    @property
+    def embedding_onnx_path(self) -> Path:
+        """ONNX export of the local model (fp32 and int8), made by ``medassist setup``."""
+        return self.embedding_model_path.with_name(self.embedding_model_path.name + "-onnx")
 
     @property
     def llm_mode(self) -> Literal["extractive", "local", "remote"]:

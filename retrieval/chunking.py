@@ -2,9 +2,10 @@
 
 A clinical report is read by section ("Antécédents", "Traitement de sortie", "Conclusion"…): a chunk
 that mixes the end of "Traitement à l'entrée" with the start of "Traitement de sortie" would cite
-the wrong list. So we first cut the extracted text at section headings (markdown/HTML titles or the
-capitalised "CONCLUSION :" lines French reports use), then pack each section's blocks into chunks
-of at most ``max_chars``, never crossing a section boundary. Every chunk keeps exact offsets into
+the wrong list. So we first cut the extracted text at the section headings of
+:mod:`knowledge.sections` (markdown/HTML titles, the capitalised "CONCLUSION :" lines French reports
+use…), then pack each section's blocks into chunks of at most ``max_chars``, never crossing a
+section boundary. Every chunk keeps exact offsets into
 the document text (``text[start:end] == chunk.text``) so citations can be highlighted.
 
 Example::
@@ -15,84 +16,18 @@ Example::
     >>> [(c.section, c.text) for c in chunks][-1]
     ('Traitement de sortie', 'TRAITEMENT DE SORTIE :\\n\\n- APIXABAN 5 mg')
 
-Limits: headings not in :data:`SECTION_NAMES` and not marked as titles are not detected; very long
+Limits: headings unknown to :data:`knowledge.sections.SECTIONS` are not detected; very long
 single paragraphs are split on sentence boundaries.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-#: Canonical French section names (normalised without accents, lower case) -> display name.
-SECTION_NAMES: dict[str, str] = {
-    "motif d'hospitalisation": "Motif d'hospitalisation",
-    "motif d'admission": "Motif d'hospitalisation",
-    "motif de consultation": "Motif de consultation",
-    "motif": "Motif",
-    "antecedents": "Antécédents",
-    "atcd": "Antécédents",
-    "antecedents familiaux": "Antécédents familiaux",
-    "antecedents personnels": "Antécédents",
-    "allergies": "Allergies",
-    "mode de vie": "Mode de vie",
-    "traitement a l'entree": "Traitement à l'entrée",
-    "traitement habituel": "Traitement à l'entrée",
-    "traitement en cours": "Traitement en cours",
-    "ttt habituel": "Traitement à l'entrée",
-    "histoire de la maladie": "Histoire de la maladie",
-    "hdm": "Histoire de la maladie",
-    "examen clinique": "Examen clinique",
-    "examens complementaires": "Examens complémentaires",
-    "biologie": "Biologie",
-    "imagerie": "Imagerie",
-    "evolution": "Évolution",
-    "evolution dans le service": "Évolution",
-    "conclusion": "Conclusion",
-    "synthese": "Conclusion",
-    "diagnostic": "Diagnostic",
-    "diagnostics": "Diagnostic",
-    "traitement de sortie": "Traitement de sortie",
-    "ttt de sortie": "Traitement de sortie",
-    "traitements arretes ou modifies": "Traitements arrêtés ou modifiés",
-    "resultats en attente": "Résultats en attente",
-    "suivi": "Suivi",
-    "rendez-vous": "Suivi",
-    "projet de soins": "Suivi",
-    "proposition": "Proposition",
-    "decision": "Décision",
-    "prescription": "Prescription",
-    "compte rendu": "Compte rendu",
-    "indication": "Indication",
-    "technique": "Technique",
-    "resultats": "Résultats",
-    "interpretation": "Interprétation",
-    "transmissions": "Transmissions",
-}
+from knowledge.sections import heading_name, split_sections
 
-_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?P<name>[^\n:]{2,60}?)\s*:?\s*$")
-
-
-def _norm(s: str) -> str:
-    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
-    s = s.replace("’", "'")
-    return re.sub(r"\s+", " ", s).strip(" :-#*")
-
-
-def heading_name(line: str) -> str | None:
-    """The canonical section name when ``line`` is a known section heading, else None."""
-    m = _HEADING_LINE.match(line)
-    if not m:
-        return None
-    name = _norm(m.group("name"))
-    if name in SECTION_NAMES:
-        return SECTION_NAMES[name]
-    # "CONCLUSION DE SORTIE", "Évolution clinique": accept a known name followed by at most 2 words
-    for key, display in SECTION_NAMES.items():
-        if len(key) > 4 and name.startswith(key + " ") and len(name.split()) <= len(key.split()) + 2:
-            return display
-    return None
+__all__ = ["TextChunk", "chunk_text", "heading_name"]
 
 
 @dataclass(frozen=True)
@@ -154,19 +89,10 @@ def _strip_span(text: str, s: int, e: int) -> tuple[int, int]:
 
 def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list[TextChunk]:
     """Cut ``text`` into section-bounded chunks with exact offsets."""
-    # 1. sections: (heading or None, start, end)
-    sections: list[tuple[str | None, int, int]] = []
-    current, cur_start = None, 0
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        name = heading_name(line) if len(line) < 80 else None
-        if name:
-            if pos > cur_start and text[cur_start:pos].strip():
-                sections.append((current, cur_start, pos))
-            current, cur_start = name, pos
-        pos += len(line)
-    if text[cur_start:].strip():
-        sections.append((current, cur_start, len(text)))
+    # 1. sections: (heading or None, start, end), the heading line inside its section; only headings
+    #    alone on their line cut ("Motif : chute" lines stay with their neighbours, not tiny chunks)
+    sections = [(s.name, s.heading_start, s.end) for s in split_sections(text, inline=False)
+                if text[s.heading_start:s.end].strip()]
     # 2. pack paragraphs inside each section
     chunks: list[TextChunk] = []
     for name, s_start, s_end in sections:
@@ -199,4 +125,34 @@ def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list
         s, e = _strip_span(text, c.start, c.end)
         if e > s:
             out.append(TextChunk(text[s:e], s, e, c.section))
+    return out
+
+
+def bound_tokens(text: str, chunks: list[TextChunk], count_tokens, max_tokens: int) -> list[TextChunk]:
+    """Split every chunk whose length in model tokens exceeds ``max_tokens``, keeping exact offsets.
+
+    Why: ``max_chars`` is a proxy; tables, numbers and abbreviations tokenise at 2–3 characters a
+    token, and an over-long chunk costs quadratic attention time and is truncated by the model. Each
+    offending chunk is re-cut at sentence or line boundaries with a character budget scaled by its
+    measured characters-per-token, until every piece fits.
+
+    >>> t = "Na 134. K 4,6. Créat 118. " * 20
+    >>> out = bound_tokens(t, chunk_text(t), lambda s: len(s) // 2, 60)
+    >>> all(len(c.text) // 2 <= 60 for c in out) and all(t[c.start:c.end] == c.text for c in out)
+    True
+    """
+    out: list[TextChunk] = []
+    for c in chunks:
+        n = count_tokens(c.text)
+        if n <= max_tokens:
+            out.append(c)
+            continue
+        budget = max(40, int(len(c.text) * max_tokens / n * 0.9))
+        pieces = _split_long(text, c.start, c.end, budget)
+        if len(pieces) == 1:  # no boundary found: hard cut on spaces
+            pieces = [(a, min(a + budget, c.end)) for a in range(c.start, c.end, budget)]
+        for a, b in pieces:
+            a, b = _strip_span(text, a, b)
+            if b > a:
+                out.extend(bound_tokens(text, [TextChunk(text[a:b], a, b, c.section)], count_tokens, max_tokens))
     return out

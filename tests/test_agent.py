@@ -38,8 +38,9 @@ from agents.configuration import resolve_context
 from agents.graph import build_graph
 from agents.router import is_followup, mentioned_patients, rewrite_followup, route
 from agents.runner import AgentAnswer, resume, run_turn, thread_state
-from agents.text import fold, numbers, sentences, terms
+from agents.text import numbers, sentences, terms
 from agents.verify import verify_answer
+from knowledge.french import fold, stem
 from medassist.access import User
 from medassist.schemas import Role
 from medassist.settings import Settings, get_settings
@@ -74,6 +75,9 @@ class HashEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._one(text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -196,7 +200,7 @@ def test_followup_rewrite_uses_previous_question():
     rewritten = rewrite_followup("et sa posologie ?", "Quel anticoagulant oral prend-il ?")
     assert rewritten.startswith("sa posologie ?") and "anticoagulant oral" in rewritten
     assert rewrite_followup("Quelle est la natrémie ?", "Quel anticoagulant ?") == "Quelle est la natrémie ?"
-    assert profile(rewritten).focus == {"posolo"}  # the follow-up words weigh more
+    assert profile(rewritten).focus == {stem("posologie")}  # the follow-up words weigh more
 
 
 # =============================================================================== text, compose, verify
