@@ -25,25 +25,43 @@ import json
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from medassist.schemas import (
-    Chunk, Corpus, DocumentMeta, IngestDuplicate, IngestError, IngestReport, Patient, SearchHit, SearchResult,
+    Chunk, Corpus, DocumentMeta, IngestDuplicate, IngestError, IngestProgress, IngestReport, Patient, SearchHit,
+    SearchResult,
 )
 from medassist.settings import Settings
-from retrieval.chunking import chunk_text
+from retrieval.chunking import bound_tokens, chunk_text
 from retrieval.docstore import DocStore
-from retrieval.parsing import SUPPORTED_SUFFIXES, ParseError, parse_file
+from retrieval.embedder import EmbeddingError
+from retrieval.metadata import infer_metadata
+from retrieval.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, parse_file
 from retrieval.store import ClientStore, EdgeStore, FrenchBm25, Scope, ScopeError, StoreError, VectorStore
 
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"  # 4: structure-preserving extraction, token-bounded chunks, inferred metadata
 FusionMode = Literal["rrf", "weighted"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 #: Fusion kept after measuring both on the dev QA set (bench/retrieval_bench.py); see README.
 DEFAULT_FUSION: FusionMode = "weighted"
-_DATE = re.compile(r"\b(\d{2})/(\d{2})/(\d{4})\b")
+#: Chunks embedded per call during ingestion, across documents (sorted by length inside the model).
+EMBED_GROUP = 128
+
+
+@dataclass
+class _Pending:
+    """A document read and chunked, waiting for its group to be embedded."""
+
+    scope: Scope
+    path: Path
+    meta: DocumentMeta
+    parsed: ParsedDocument
+    digest: str
+    replaces: bool
+    chunks: list[Chunk]
 
 
 class UnknownPatientError(LookupError):
@@ -119,10 +137,16 @@ class RetrievalService:
 
     # ================================================================ ingestion
     def ingest_paths(self, paths: list[Path], *, patient_id: str | None = None, corpus: Corpus | None = None,
-                     progress: Callable[[str], None] | None = None) -> IngestReport:
+                     progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
         """Ingest files or folders. Folders holding ``patient.json`` are patient records; a folder
         with ``index.json`` (or ``corpus=procedures``) is the procedure corpus; loose files need a
-        patient id or ``corpus=procedures``."""
+        patient id or ``corpus=procedures``.
+
+        Three steps: every planned file is read and chunked (documents counted); the new chunks are
+        embedded in groups of :data:`EMBED_GROUP` across documents (the model sorts a group by
+        length, so short notes and long reports share batches without padding waste); each group's
+        documents are written as soon as it is embedded (crash-safe per document, see module
+        docstring). ``progress`` receives an :class:`IngestProgress` after each step."""
         report = IngestReport()
         t0 = time.perf_counter()
         jobs: list[tuple[Scope, Path, DocumentMeta | None]] = []
@@ -132,10 +156,25 @@ class RetrievalService:
                 jobs.extend(self._plan(path, patient_id, corpus))
             except (ScopeError, UnknownPatientError, ValueError, OSError) as exc:
                 report.errors.append(IngestError(path=str(path), message=str(exc)))
-        for i, (scope, path, meta) in enumerate(jobs):
+        state = IngestProgress(documents_total=len(jobs))
+        pending: list[_Pending] = []
+        for scope, path, meta in jobs:
+            state.current = path.name
+            item = self._guarded(path, report, lambda: self._prepare(scope, path, meta, report, pending))
+            if item:
+                pending.append(item)
+                state.chunks_total += len(item.chunks)
+            state.documents_done += 1
             if progress:
-                progress(f"[{i + 1}/{len(jobs)}] {path.name}")
-            self._ingest_one(scope, path, meta, report)
+                progress(state)
+        group: list[_Pending] = []
+        for item in pending:
+            group.append(item)
+            if sum(len(g.chunks) for g in group) >= EMBED_GROUP:
+                self._embed_and_write(group, report, state, progress)
+                group = []
+        if group:
+            self._embed_and_write(group, report, state, progress)
         if isinstance(self.store, EdgeStore) and (report.added or report.replaced):
             self.store.optimize()
         report.seconds = round(time.perf_counter() - t0, 3)
@@ -192,81 +231,123 @@ class RetrievalService:
         return [(Scope.procedures(), f, index.get(f.name)) for f in files]
 
     def _infer_meta(self, scope: Scope, path: Path, text: str) -> DocumentMeta:
-        m = _DATE.search(text)
-        try:
-            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1))) if m else date.today()
-        except ValueError:
-            d = date.today()
-        first = next((ln.strip(" #*") for ln in text.splitlines() if ln.strip()), path.stem)
+        """Metadata of an undeclared file, read from its content (:mod:`retrieval.metadata`): type,
+        date (else the file's modification day), title, and the patient's stay containing the date."""
+        patient = self.docs.get_patient(scope.patient_id) if scope.patient_id else None
+        found = infer_metadata(text, path.stem, patient.stays if patient else [])
+        day = found.date or date.fromtimestamp(path.stat().st_mtime)
         prefix = f"{scope.patient_id}-" if scope.patient_id else "PRO-"
-        return DocumentMeta(id=prefix + _slug(path.stem), file=path.name, type="autre", date=d, title=first[:120])
+        return DocumentMeta(id=prefix + _slug(path.stem), file=path.name, type=found.type, date=day,
+                            title=found.title, stay_id=found.stay_id)
 
-    def _ingest_one(self, scope: Scope, path: Path, meta: DocumentMeta | None, report: IngestReport) -> None:
-        name = path.name
+    @staticmethod
+    def _guarded(path: Path, report: IngestReport, step):
+        """Run one file's step; any failure is reported in French and the batch goes on."""
         try:
-            if not path.exists():
-                raise ParseError(f"Fichier déclaré mais introuvable : « {name} ».")
-            size_mb = path.stat().st_size / 1e6
-            if size_mb > self.settings.max_upload_mb:
-                raise ParseError(
-                    f"« {name} » dépasse la taille maximale autorisée ({size_mb:.1f} Mo > {self.settings.max_upload_mb:g} Mo)."
-                )
-            raw = path.read_bytes()
-            declared = meta is not None
-            # a declared document's hash needs no parsing: an unchanged corpus is skipped unparsed
-            parsed = None if declared else parse_file(path)
-            meta = meta or self._infer_meta(scope, path, parsed.text)
-            digest = _sha256(raw + meta.model_dump_json().encode() + INDEX_VERSION.encode()
-                             + str(self.settings.embedding_dim).encode())
-            previous = self.docs.content_hash(scope.corpus, scope.patient_id, meta.id)
-            if previous == digest and self.store.count(scope, meta.id) > 0:
-                report.unchanged.append(meta.id)
-                return
-            parsed = parsed or parse_file(path)
-            twin = None if declared or previous else self._same_text(scope, parsed.text)
-            if twin:
-                report.duplicates.append(IngestDuplicate(
-                    path=str(path), existing_doc_id=twin,
-                    message=f"« {name} » a le même contenu que le document « {twin} » déjà présent : non ajouté (doublon)."))
-                return
-            pieces = chunk_text(parsed.text)
-            chunks = [
-                Chunk(
-                    chunk_id=f"{scope.corpus.value}/{scope.patient_id or '-'}/{meta.id}/{i}", corpus=scope.corpus,
-                    patient_id=scope.patient_id, doc_id=meta.id, doc_type=meta.type, title=meta.title,
-                    date=meta.date.isoformat(), author=meta.author, stay_id=meta.stay_id, section=p.section,
-                    page=parsed.page_at(p.start), start=p.start, end=p.end, text=p.text, content_hash=digest,
-                )
-                for i, p in enumerate(pieces)
-            ]
-            t = time.perf_counter()
-            texts = [self._embed_text(c) for c in chunks]
-            dense = self.embedder.embed_documents(texts)
-            report.embed_seconds += time.perf_counter() - t
-            sparse = [self.bm25.document(text) for text in texts]
-            # old chunks out, new chunks in, document row last (see module docstring)
-            self.store.delete_document(scope, meta.id)
-            self.store.upsert(scope, chunks, dense, sparse)
-            self.docs.put_document(
-                scope.corpus, scope.patient_id, meta, source_name=name, content_hash=digest, text=parsed.text,
-                blocks=[(b.start, b.end, b.page) for b in parsed.blocks], pages=parsed.pages, chunks=len(chunks),
-            )
-            (report.replaced if previous else report.added).append(meta.id)
-            report.chunks += len(chunks)
+            return step()
         except (ParseError, StoreError, ScopeError) as exc:
             report.errors.append(IngestError(path=str(path), message=str(exc)))
         except Exception as exc:  # an unexpected failure on one file must not stop the batch
-            report.errors.append(IngestError(path=str(path), message=f"Échec de l'indexation de « {name} » ({type(exc).__name__})."))
+            report.errors.append(IngestError(
+                path=str(path), message=f"Échec de l'indexation de « {path.name} » ({type(exc).__name__})."))
+        return None
 
-    def _same_text(self, scope: Scope, text: str) -> str | None:
+    def _prepare(self, scope: Scope, path: Path, meta: DocumentMeta | None, report: IngestReport,
+                 pending: list[_Pending]) -> _Pending | None:
+        """Read, hash and chunk one file; None when it is unchanged or a duplicate."""
+        name = path.name
+        if not path.exists():
+            raise ParseError(f"Fichier déclaré mais introuvable : « {name} ».")
+        size_mb = path.stat().st_size / 1e6
+        if size_mb > self.settings.max_upload_mb:
+            raise ParseError(
+                f"« {name} » dépasse la taille maximale autorisée ({size_mb:.1f} Mo > {self.settings.max_upload_mb:g} Mo)."
+            )
+        raw = path.read_bytes()
+        declared = meta is not None
+        # a declared document's hash needs no parsing: an unchanged corpus is skipped unparsed
+        parsed = None if declared else parse_file(path)
+        meta = meta or self._infer_meta(scope, path, parsed.text)
+        digest = _sha256(raw + meta.model_dump_json().encode() + INDEX_VERSION.encode()
+                         + str(self.settings.embedding_dim).encode())
+        previous = self.docs.content_hash(scope.corpus, scope.patient_id, meta.id)
+        if previous == digest and self.store.count(scope, meta.id) > 0:
+            report.unchanged.append(meta.id)
+            return None
+        parsed = parsed or parse_file(path)
+        twin = None if declared or previous else self._same_text(scope, parsed.text, pending)
+        if twin:
+            report.duplicates.append(IngestDuplicate(
+                path=str(path), existing_doc_id=twin,
+                message=f"« {name} » a le même contenu que le document « {twin} » déjà présent : non ajouté (doublon)."))
+            return None
+        head = meta.title
+        pieces = chunk_text(parsed.text)
+        pieces = bound_tokens(parsed.text, pieces, max_tokens=self.settings.chunk_max_tokens,
+                              count_tokens=lambda t: self.embedder.count_tokens(f"{head}\n{t}"))
+        chunks = [
+            Chunk(
+                chunk_id=f"{scope.corpus.value}/{scope.patient_id or '-'}/{meta.id}/{i}", corpus=scope.corpus,
+                patient_id=scope.patient_id, doc_id=meta.id, doc_type=meta.type, title=meta.title,
+                date=meta.date.isoformat(), author=meta.author, stay_id=meta.stay_id, section=p.section,
+                page=parsed.page_at(p.start), start=p.start, end=p.end, text=p.text, content_hash=digest,
+            )
+            for i, p in enumerate(pieces)
+        ]
+        return _Pending(scope=scope, path=path, meta=meta, parsed=parsed, digest=digest,
+                        replaces=previous is not None, chunks=chunks)
+
+    def _embed_and_write(self, group: list[_Pending], report: IngestReport, state: IngestProgress,
+                         progress: Callable[[IngestProgress], None] | None) -> None:
+        """Embed a group's chunks in one call, then write each document (old chunks out, new chunks
+        in, document row last)."""
+        texts = [self._embed_text(c) for item in group for c in item.chunks]
+        t = time.perf_counter()
+        try:
+            dense = self.embedder.embed_documents(texts)
+        except Exception as exc:  # the embedding backend failed: every document of the group is reported
+            why = str(exc) if isinstance(exc, EmbeddingError) else f"embeddings indisponibles ({type(exc).__name__})"
+            report.errors.extend(IngestError(path=str(item.path), message=f"« {item.path.name} » non indexé : {why}")
+                                 for item in group)
+            return
+        elapsed = time.perf_counter() - t
+        report.embed_seconds += elapsed
+        state.embed_seconds += elapsed
+        pos = 0
+        for item in group:
+            n = len(item.chunks)
+            vectors, item_texts = dense[pos:pos + n], texts[pos:pos + n]
+            pos += n
+            if self._guarded(item.path, report, lambda item=item, v=vectors, tx=item_texts: self._write(item, v, tx)):
+                (report.replaced if item.replaces else report.added).append(item.meta.id)
+                report.chunks += n
+            state.chunks_done += n
+            state.current = item.path.name
+        if progress:
+            progress(state)
+
+    def _write(self, item: _Pending, dense, texts: list[str]) -> bool:
+        scope, meta, parsed = item.scope, item.meta, item.parsed
+        sparse = [self.bm25.document(text) for text in texts]
+        self.store.delete_document(scope, meta.id)
+        self.store.upsert(scope, item.chunks, dense, sparse)
+        self.docs.put_document(
+            scope.corpus, scope.patient_id, meta, source_name=item.path.name, content_hash=item.digest,
+            text=parsed.text, blocks=[(b.start, b.end, b.page) for b in parsed.blocks], pages=parsed.pages,
+            chunks=len(item.chunks),
+        )
+        return True
+
+    def _same_text(self, scope: Scope, text: str, pending: list[_Pending] = ()) -> str | None:
         """Id of a document of the same scope whose text equals ``text`` (whitespace-insensitive).
 
         Why: an upload of a file already in the record under another name (a PDF re-scanned, a
         letter saved twice) would otherwise duplicate every citation in answers and drafts. Only
         loose files are checked; documents declared in ``patient.json`` keep their declared ids."""
         wanted = " ".join(text.split())
-        return next((doc_id for doc_id, other in self.docs.document_texts(scope.corpus, scope.patient_id)
-                     if " ".join(other.split()) == wanted), None)
+        stored = ((doc_id, other) for doc_id, other in self.docs.document_texts(scope.corpus, scope.patient_id))
+        batch = ((p.meta.id, p.parsed.text) for p in pending if p.scope == scope)  # same batch, not yet written
+        return next((doc_id for doc_id, other in (*batch, *stored) if " ".join(other.split()) == wanted), None)
 
     @staticmethod
     def _embed_text(c: Chunk) -> str:
@@ -306,7 +387,11 @@ class RetrievalService:
             hits = fuse(dense, sparse, fusion)
         hits = hits[:k]
         best_dense = max((s for _, s in dense), default=None)
-        weak = not hits or (best_dense is not None and best_dense < self.settings.weak_evidence_threshold)
+        dense_weak = best_dense is not None and best_dense < self.settings.weak_evidence_threshold
+        # Evidence of the fused ranking, not of the dense side alone: a short passage (a one-line
+        # note) has a low dense similarity even when it holds every word asked; the best fused
+        # passage containing all the query's BM25 terms is clear lexical evidence.
+        weak = not hits or (dense_weak and not self.covers_query(query, hits[0].chunk))
         warning = None
         if not hits:
             warning = "Aucun passage pertinent trouvé dans les documents."
@@ -314,6 +399,12 @@ class RetrievalService:
             warning = "Preuves faibles : aucun passage ne correspond nettement à la question ; vérifiez les sources."
         return SearchResult(query=query, corpus=scope.corpus, patient_id=scope.patient_id, hits=hits,
                             weak_evidence=weak, warning=warning)
+
+    def covers_query(self, query: str, chunk: Chunk) -> bool:
+        """Whether ``chunk`` as indexed (title, section, text) holds every term BM25 searches for
+        ``query`` (its French analyser: stop words out, accents folded, stemmed)."""
+        wanted = set(self.bm25.query(query)[0])
+        return bool(wanted) and wanted <= set(self.bm25.document(self._embed_text(chunk))[0])
 
     def search_patient(self, patient_id: str, query: str, **kw) -> SearchResult:
         return self.search(Scope.patient(patient_id), query, **kw)

@@ -71,13 +71,15 @@ def coding_caches(_session_env):
 
 
 def _corpus_hash() -> str:
-    """Changes when the indexed content would: corpus files, parsing, chunking, or INDEX_VERSION
+    """Changes when the indexed content would: corpus files, parsing, chunking, section model,
+    metadata inference, or INDEX_VERSION
     (bumped by hand when the stored vectors change, e.g. BM25 settings)."""
     from retrieval.service import INDEX_VERSION
 
     h = hashlib.sha256(INDEX_VERSION.encode())
     files = [p for root in (KNOWLEDGE / "patients", KNOWLEDGE / "procedures") for p in sorted(root.rglob("*"))]
-    files += [REPO / "retrieval" / "parsing.py", REPO / "retrieval" / "chunking.py"]
+    files += [REPO / "retrieval" / f for f in ("parsing.py", "chunking.py", "metadata.py")]
+    files += [REPO / "knowledge" / f for f in ("sections.py", "french.py", "dates.py")]
     for p in files:
         if p.is_file() and "__pycache__" not in p.parts and "_src" not in p.parts:
             h.update(str(p.relative_to(REPO)).encode())
