@@ -46,16 +46,28 @@ def fail(message: str, code: int = 1) -> None:
 # --------------------------------------------------------------------------- setup
 @app.command()
 def setup(
-    embeddings: Annotated[bool, typer.Option(help="Assembler le modèle d'embeddings EmbeddingGemma.")] = True,
-    llm: Annotated[bool, typer.Option(help="Installer llama.cpp et SmolLM2 (chemin protocole OpenAI).")] = True,
+    embeddings: Annotated[bool, typer.Option(help="Assembler le modèle d'embeddings EmbeddingGemma (et son export ONNX).")] = True,
+    llm: Annotated[bool | None, typer.Option(
+        help="Installer llama.cpp et SmolLM2 (chemin protocole OpenAI) ; par défaut seulement si MEDASSIST_LLM_BASE_URL=local.")] = None,
+    calibrate: Annotated[bool, typer.Option(help="Mesurer les moteurs d'embeddings sur ce processeur et retenir le plus rapide.")] = True,
 ) -> None:
     """Installe les modèles locaux (idempotent, reprise possible, empreintes sha256 vérifiées)."""
+    from medassist.hardware import cpu_info
     from medassist.provision import ProvisionError, setup_all
 
+    settings = get_settings()
+    typer.echo(f"Processeur : {cpu_info().summary} ; bf16 natif : {'oui' if cpu_info().native_bf16 else 'non'}.")
     try:
-        setup_all(get_settings(), embeddings=embeddings, llm=llm, progress=lambda m: typer.echo(m))
+        setup_all(settings, embeddings=embeddings, llm=llm, progress=lambda m: typer.echo(m))
     except ProvisionError as exc:
         fail(str(exc))
+    if embeddings and calibrate and not settings.embedding_url:
+        from retrieval.embedder import EmbeddingError, calibrate as measure
+
+        try:
+            measure(settings, progress=lambda m: typer.echo(m))
+        except EmbeddingError as exc:
+            fail(str(exc))
     typer.echo("Installation terminée.")
 
 
@@ -66,11 +78,13 @@ def llm_serve() -> None:
     import time
 
     from medassist.llm import LlmServerError, LocalLlamaServer
+    from medassist.provision import ProvisionError, provision_llm
 
     settings = get_settings()
     try:
+        provision_llm(settings, progress=lambda m: typer.echo(m))  # built on first use only
         server = LocalLlamaServer(settings).start()
-    except LlmServerError as exc:
+    except (LlmServerError, ProvisionError) as exc:
         fail(str(exc))
     typer.echo(f"Serveur OpenAI-compatible prêt : {server.base_url} (Ctrl-C pour arrêter)")
     try:
@@ -107,6 +121,47 @@ def _service():
         fail(str(exc))
 
 
+@contextmanager
+def _ingest_progress(quiet: bool = False, every_s: float = 5.0):
+    """A progress callback for ingestion: a live bar (documents, chunks, rate, time left) on a
+    terminal; on a log (CI, ``make run > log``) one line at most every ``every_s`` seconds and at
+    the end, on stderr so that ``--json`` output stays one document."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if quiet:
+        yield None
+        return
+    console = Console(stderr=True)
+    if console.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                      transient=True) as bar:
+            docs = bar.add_task("Lecture des documents", total=None, rate="")
+            chunks = bar.add_task("Embeddings (fragments)", total=None, rate="")
+
+            def update(p):
+                bar.update(docs, completed=p.documents_done, total=p.documents_total)
+                bar.update(chunks, completed=p.chunks_done, total=p.chunks_total or None,
+                           rate=f"{p.rate:.1f} fragments/s" if p.rate else "")
+
+            yield update
+        return
+    last = [0.0, None]
+
+    def log(p):
+        last[1] = p
+        if time.monotonic() - last[0] >= every_s:
+            last[0] = time.monotonic()
+            print(p.message, file=sys.stderr, flush=True)
+
+    yield log
+    if last[1] is not None:
+        print(last[1].message, file=sys.stderr, flush=True)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Fichiers ou dossiers (dossier patient avec patient.json, corpus des procédures).")],
@@ -117,8 +172,6 @@ def ingest(
     json_out: JsonOpt = False,
 ) -> None:
     """Indexe des dossiers patients ou des procédures (idempotent ; un fichier modifié remplace l'ancien)."""
-    from rich.progress import Progress
-
     from medassist.schemas import Corpus
     from retrieval.store import Scope, StoreError
 
@@ -143,10 +196,8 @@ def ingest(
             else:
                 typer.echo("Supprimé." if ok else "Rien à supprimer.")
             return
-        with Progress(disable=json_out, transient=True) as bar:
-            task = bar.add_task("Indexation", total=None)
-            report = svc.ingest_paths(paths, patient_id=patient, corpus=corpus_enum,
-                                      progress=lambda m: bar.update(task, description=f"Indexation {m}"))
+        with _ingest_progress(quiet=json_out) as on_progress:
+            report = svc.ingest_paths(paths, patient_id=patient, corpus=corpus_enum, progress=on_progress)
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -433,7 +484,7 @@ ClientMaxOpt = Annotated[str, typer.Option(
 
 @app.command("eval")
 def eval_cmd(
-    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security ou all.")] = "all",
+    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security, robustness ou all.")] = "all",
     report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport (Markdown, JSON, graphiques).")] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="Autre jeu de cas (dossiers patients + JSONL).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Sous-ensemble fixe et rapide (celui de la CI).")] = False,
@@ -494,16 +545,21 @@ def bench(
     queries: Annotated[int, typer.Option("--queries", help="Requêtes par taille et par moteur.")] = 100,
     backends: BackendsOpt = None,
     client_max: ClientMaxOpt = "",
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Phases mesurées, ex. embedding,ingest (parmi embedding, ingest, store, coding, agent).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Mesure débit d'indexation, latences par moteur (qdrant-edge, qdrant-client local, serveur Qdrant),
     codage et tours de l'agent ; des rapports entre moteurs, pas seulement des temps."""
-    from bench.harness import bench_lines, run_bench
+    from bench.harness import BENCH_PHASES, bench_lines, run_bench
 
     settings = get_settings()
+    phases = tuple(p.strip() for p in only.split(",") if p.strip()) if only else BENCH_PHASES
+    if unknown := [p for p in phases if p not in BENCH_PHASES]:
+        fail(f"Phase inconnue : {', '.join(unknown)} (choix : {', '.join(BENCH_PHASES)}).")
     with _measure_errors():
         result = run_bench(_parse_scales(scale), report, queries=queries, backends=_parse_backends(backends, settings),
-                           max_chunks=_client_cap(client_max))
+                           max_chunks=_client_cap(client_max), phases=phases)
     if json_out:
         emit_json(result)
     else:
