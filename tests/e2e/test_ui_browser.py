@@ -183,7 +183,7 @@ def test_discharge_letter_edit_validate_download(clinician, tmp_path):
     section_buttons.first.wait_for(timeout=30_000)
     section_title = section_buttons.first.inner_text().strip()
     section_buttons.first.click()
-    clinician.get_by_text("Saisissez le nouveau texte de la section").last.wait_for(timeout=30_000)
+    clinician.get_by_text("Saisissez le nouveau texte de la section").last.wait_for(timeout=90_000)
     send(clinician, "Texte relu et complété par le Dr Martin.")
     clinician.get_by_text(f"Section « {section_title} » modifiée").wait_for(timeout=60_000)
     wait_idle(clinician)

@@ -28,7 +28,7 @@ def _page(browser, url: str, username: str, password: str):
     page.get_by_text("Choisissez un patient").wait_for(timeout=60_000)
     wait_idle(page)
     send(page, "P001")
-    page.locator("#patient-banner").wait_for(timeout=60_000)
+    page.locator("#patient-banner").wait_for(timeout=TURN_TIMEOUT_MS)
     wait_idle(page)
     return context, page
 
