@@ -59,10 +59,12 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
-import zipfile
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_corpus import _normalise_zip  # noqa: E402 - the same deterministic DOCX bytes as the corpus builder
 
 REPO = Path(__file__).resolve().parent.parent
 SET_ROOT = REPO / "knowledge" / "eval" / "robustness"
@@ -79,7 +81,6 @@ HEADING_FORMS = ("upper", "colon", "title", "numbered")
 PATIENT_KEYS = ("id", "identity", "gp", "allergies", "contacts", "stays", "specialties")
 
 FIXED_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-ZIP_DATE = (2026, 1, 1, 0, 0, 0)
 SCAN_MAX_BYTES = 390_000
 #: (dpi, JPEG quality) tried in order for each scanned file
 SCAN_SETTINGS = ((150, 45), (150, 35), (130, 35), (110, 35), (100, 30))
@@ -233,19 +234,6 @@ def render_html(doc: dict) -> str:
 
 
 # =========================================================================== docx
-def _normalise_zip(data: bytes) -> bytes:
-    """Rewrite a ZIP with fixed timestamps so that identical content gives identical bytes."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_DATE)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
-    return out.getvalue()
-
-
 def render_docx(doc: dict) -> bytes:
     from docx import Document
     from docx.shared import Pt
