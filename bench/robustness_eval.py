@@ -1,11 +1,23 @@
-"""Format-robustness evaluation: the blind set of ``knowledge/eval/robustness`` scored per style.
+"""Format-robustness evaluation: the robustness sets scored per style, side by side.
 
-Why: every other figure of the README is measured on one house style of documents. This set (see
-its ``PROTOCOL.md``) states the same facts of 8 stays in other words, other date formats, without
-declared metadata, and renders them as plain text, Markdown, DOCX, ``<div>`` HTML, PDF and scanned
+Why: every other figure of the README is measured on one house style of documents. These sets (see
+their ``PROTOCOL.md``) state the same facts of 8 stays in other words, other date formats, without
+declared metadata, and render them as plain text, Markdown, DOCX, ``<div>`` HTML, PDF and scanned
 PDF. Scoring every style the same way, side by side, shows what depends on the form of the record.
 
-For each style, ``styles/<style>`` is ingested into its **own temporary data dir** (the patient
+Two sets (:data:`SETS`), scored with the same rules and reported side by side:
+
+* **A** — ``knowledge/eval/robustness`` (P001-P008): scored blind once on 2026-12-03, then used to
+  fix the system, so it is a **dev** set since that day (label "A (dev depuis le 2026-12-03)");
+* **B** — ``knowledge/eval/robustness_b`` (P009-P016): written the same day by other "authors" as
+  the **test** split ("B (test, aveugle)"); its first scoring is the reported blind figure.
+
+``--quick`` (the CI gate) scores set A only, on :data:`QUICK_STYLES` × :data:`QUICK_PATIENTS`: the
+gate must never consume set B. ``MEDASSIST_ROBUSTNESS_SETS=A`` (or ``B``) restricts a full run
+(``medassist eval --suite robustness``, ``make results``) to one set, e.g. while set B waits for its
+one blind scoring; ``python -m bench.robustness_eval --sets B`` does the same here.
+
+For each set and style, ``styles/<style>`` is ingested into its **own temporary data dir** (the patient
 ids are the dev ids: never into the dev index), reusing one embedder object so the model loads
 once; then, per patient (stay ``S1``):
 
@@ -42,14 +54,16 @@ once; then, per patient (stay ``S1``):
   recall@5 of DP + DAS (and recall at any rank), forbidden codes suggested (exact code).
 
 Styles are compared by their gaps in points (best − worst) over the full styles (8 patients
-each); ``scan`` holds 2 patients and is compared with ``pdf`` on the same 2 patients. The issue's
+each), within each set; ``scan`` holds 2 patients and is compared with ``pdf`` on the same 2
+patients. The issue's
 acceptance: the letter fills ≥ 90 % of the items in every style, no style more than 5 points below
 the best; QA and coding likewise within 5 points.
 
 Run::
 
-    .venv/bin/python -m bench.robustness_eval --report reports/robustness-blind
-    medassist eval --suite robustness --report DIR           # same, inside the harness report
+    .venv/bin/python -m bench.robustness_eval --report reports/robustness      # sets A and B
+    .venv/bin/python -m bench.robustness_eval --sets B --report reports/robustness-b-blind
+    medassist eval --suite robustness --report DIR           # A and B, inside the harness report
 
 Example (the matching rules, no model)::
 
@@ -86,10 +100,20 @@ if str(REPO) not in sys.path:
 from knowledge.french import fold  # noqa: E402
 
 ROBUSTNESS = REPO / "knowledge" / "eval" / "robustness"
+ROBUSTNESS_B = REPO / "knowledge" / "eval" / "robustness_b"
+#: the sets, in report order: folder, label (French, shown in reports), role
+SETS = {
+    "A": {"root": ROBUSTNESS, "label": "A (dev depuis le 2026-12-03)", "role": "dev"},
+    "B": {"root": ROBUSTNESS_B, "label": "B (test, aveugle)", "role": "test"},
+}
+#: the only set ``--quick`` (the CI gate) scores
+QUICK_SET = "A"
+#: environment variable restricting a full run to some sets (``A``, ``B`` or ``A,B``)
+SETS_ENV = "MEDASSIST_ROBUSTNESS_SETS"
 STYLES = ("txt_lines", "markdown", "docx", "html", "pdf", "scan")
 #: styles holding every patient of the gold (``scan`` holds two): the gaps are computed over these
 FULL_STYLES = ("txt_lines", "markdown", "docx", "html", "pdf")
-#: ``--quick`` (CI): two styles × two patients
+#: ``--quick`` (CI): two styles × two patients of set A
 QUICK_STYLES, QUICK_PATIENTS = ("txt_lines", "pdf"), ("P001", "P002")
 #: share of a follow-up item's content words that one line of the draft must hold
 FOLLOW_UP_SHARE = 0.6
@@ -438,9 +462,43 @@ def code_version() -> dict:
             "changes_sha256": h.hexdigest()[:16] if dirty else None}
 
 
+def chosen_sets(sets: list[str] | None = None, *, quick: bool = False) -> list[str]:
+    """The sets a run scores: ``quick`` -> set A only (the CI gate never scores set B); else
+    ``sets``, else :data:`SETS_ENV`, else every set.
+
+    >>> chosen_sets(quick=True), chosen_sets(["b"])
+    (['A'], ['B'])
+    """
+    import os
+
+    if quick:
+        return [QUICK_SET]
+    wanted = sets or [x for x in os.environ.get(SETS_ENV, "").replace(" ", "").split(",") if x] or list(SETS)
+    wanted = [x.upper() for x in wanted]
+    unknown = [x for x in wanted if x not in SETS]
+    if unknown:
+        raise ValueError(f"jeu de robustesse inconnu : {', '.join(unknown)} (choix : {', '.join(SETS)})")
+    return [k for k in SETS if k in wanted]
+
+
+def evaluate_set(root: Path, settings, embedder, *, styles: list[str], patients: list[str] | None = None,
+                 progress=None) -> dict:
+    """Every given style of one set folder: per-style results, gaps and acceptance (:func:`compare`)."""
+    golds = load_gold(root / "gold.jsonl")
+    results = {s: evaluate_style(s, settings, embedder, golds, root=root, patients=patients, progress=progress)
+               for s in styles}
+    return compare(results)
+
+
 def evaluate(settings=None, embedder=None, *, styles: list[str] | None = None, quick: bool = False,
-             root: Path | None = None, progress=None) -> dict:
-    """Every style (``quick``: :data:`QUICK_STYLES` × :data:`QUICK_PATIENTS`), gaps and acceptance."""
+             root: Path | None = None, sets: list[str] | None = None, progress=None) -> dict:
+    """Score the sets side by side (``quick``: set A on :data:`QUICK_STYLES` × :data:`QUICK_PATIENTS`).
+
+    Returns ``{"sets": {"A": {label, role, root, styles, gaps, acceptance, scan_vs_pdf?}, "B": …},
+    "styles": …}`` where the top-level ``styles`` repeats the first set's per-style summaries
+    (patients, supported, summary; no per-patient rows) for readers written before set B (the CI
+    gate, earlier reports). ``root`` scores one other folder laid out like a set, alone, and returns
+    that single set's :func:`compare` result as before."""
     from medassist.settings import get_settings
 
     settings = settings or get_settings()
@@ -448,15 +506,26 @@ def evaluate(settings=None, embedder=None, *, styles: list[str] | None = None, q
         from retrieval.embedder import get_embedder
 
         embedder = get_embedder(settings)
-    root = root or ROBUSTNESS
-    golds = load_gold(root / "gold.jsonl")
     styles = list(styles or (QUICK_STYLES if quick else STYLES))
     patients = list(QUICK_PATIENTS) if quick else None
     version = code_version()  # before the run: other edits may land while it runs
     t0 = time.perf_counter()
-    results = {s: evaluate_style(s, settings, embedder, golds, root=root, patients=patients, progress=progress)
-               for s in styles}
-    return {**compare(results), "quick": quick, "code": version,
+    if root is not None:
+        single = evaluate_set(Path(root), settings, embedder, styles=styles, patients=patients, progress=progress)
+        return {**single, "quick": quick, "code": version, "seconds": round(time.perf_counter() - t0, 1)}
+    out_sets = {}
+    for key in chosen_sets(sets, quick=quick):
+        spec = SETS[key]
+        say = (lambda m, k=key: progress(f"[{k}] {m}")) if progress else None
+        t_set = time.perf_counter()
+        res = evaluate_set(spec["root"], settings, embedder, styles=styles, patients=patients, progress=say)
+        out_sets[key] = {"set": key, "label": spec["label"], "role": spec["role"],
+                         "root": str(Path(spec["root"]).relative_to(REPO)), **res,
+                         "seconds": round(time.perf_counter() - t_set, 1)}
+    first = next(iter(out_sets.values()))
+    compat = {s: {k: r.get(k) for k in ("style", "patients", "supported", "summary", "not_supported") if k in r}
+              for s, r in first["styles"].items()}
+    return {"sets": out_sets, "styles": compat, "quick": quick, "code": version,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -478,8 +547,8 @@ def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
-def table_lines(result: dict) -> list[str]:
-    """The per-style Markdown table, the gaps and the acceptance (percentages)."""
+def _set_table_lines(result: dict) -> list[str]:
+    """One set: the per-style Markdown table, the gaps and the acceptance (percentages)."""
     lines = ["| style | patients | type | date | stay | letter items | drugs | stopped | follow-up | pending | "
              "unverified | QA (fact + source) | QA fact in answer | DP top-1 | recall@5 | forbidden |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -521,8 +590,8 @@ def table_lines(result: dict) -> list[str]:
     return lines
 
 
-def detail_lines(result: dict) -> list[str]:
-    """Per style: the items the letter missed, failed QA cases, coding misses, metadata errors."""
+def _set_detail_lines(result: dict) -> list[str]:
+    """One set, per style: the items the letter missed, failed QA cases, coding misses, metadata errors."""
     out = []
     for style, r in result["styles"].items():
         out += [f"### {style}", "", f"Ingestion: {r['ingest']['documents']} documents, {r['ingest']['chunks']} chunks, "
@@ -551,20 +620,76 @@ def detail_lines(result: dict) -> list[str]:
     return out
 
 
-def markdown(result: dict, *, title: str = "# medassist — format robustness (blind set)", meta: list[str] = ()) -> str:
+#: the columns of the side-by-side table: (label, section, key)
+SIDE_BY_SIDE = (("letter items", "drafting", "coverage"), ("QA (fact + source)", "qa", "accuracy"),
+                ("DP top-1", "coding", "dp_top1"), ("recall@5", "coding", "recall@5"), ("type", "metadata", "type"),
+                ("date", "metadata", "date"))
+
+
+def side_by_side_lines(result: dict) -> list[str]:
+    """One row per style, for each metric one column per set (%): the sets side by side."""
+    sets = result.get("sets") or {}
+    if not sets:
+        return []
+    keys = list(sets)
+    styles = [s for s in STYLES if any(s in r["styles"] for r in sets.values())]
+    head = "| style | " + " | ".join(f"{label} {k}" for label, _, _ in SIDE_BY_SIDE for k in keys) + " |"
+    legend = "; ".join(f"{k} = {r['label']}" for k, r in sets.items())
+    lines = [f"Sets side by side ({legend}), %:", "", head, "|---|" + "---|" * (len(SIDE_BY_SIDE) * len(keys))]
+    for style in styles:
+        cells = []
+        for _, section, key in SIDE_BY_SIDE:
+            for k in keys:
+                r = sets[k]["styles"].get(style)
+                if r is None:
+                    cells.append("")
+                elif not r["supported"]:
+                    cells.append("n/s")
+                else:
+                    n = r["summary"]["patients"]
+                    cells.append(f"{_pct(r['summary'][section][key])}" + (f" ({n} p.)" if style == "scan" else ""))
+        lines.append(f"| {style} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def table_lines(result: dict) -> list[str]:
+    """Per-style tables, gaps and acceptance: of each set (with the side-by-side table first) for
+    a multi-set result, of the one set for a :func:`compare` result."""
+    if "sets" not in result:
+        return _set_table_lines(result)
+    lines = side_by_side_lines(result)
+    for r in result["sets"].values():
+        lines += [f"**Set {r['label']}** — `{r['root']}`:", ""] + _set_table_lines(r)
+    return lines
+
+
+def detail_lines(result: dict) -> list[str]:
+    """Per set and style: misses, failed QA cases, coding misses, metadata errors."""
+    if "sets" not in result:
+        return _set_detail_lines(result)
+    out = []
+    for r in result["sets"].values():
+        out += [f"### Set {r['label']}", ""] + [x.replace("### ", "#### ", 1) if x.startswith("### ") else x
+                                                 for x in _set_detail_lines(r)]
+    return out
+
+
+def markdown(result: dict, *, title: str = "# medassist — format robustness", meta: list[str] = ()) -> str:
     head = [title, "", *meta,
             "Rates in %; letter items = discharge drugs (name + dose), stopped/changed drugs (name + reason), "
             "follow-up (≥ 60 % of the item's content words in one line of « Suivi »), pending results; "
             "unverified = drugs/doses/dates flagged by the verifier; QA = extractive agent, fact in answer or "
-            "top-3 citations with the expected document; coding = patient mode on stay S1. "
-            "Rules: `bench/robustness_eval.py`; set and protocol: `knowledge/eval/robustness/PROTOCOL.md`.", ""]
+            "top-3 citations with the expected document; coding = patient mode on the gold stay. "
+            "Rules: `bench/robustness_eval.py`; sets and protocols: `knowledge/eval/robustness/PROTOCOL.md` (A, dev), "
+            "`knowledge/eval/robustness_b/PROTOCOL.md` (B, test: its first scoring is the blind figure, log it there).", ""]
     return "\n".join(head + table_lines(result) + ["## Details", ""] + detail_lines(result)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Robustesse au format : jeu aveugle noté style par style.")
+    ap = argparse.ArgumentParser(description="Robustesse au format : jeux A (dev) et B (test aveugle) notés style par style.")
     ap.add_argument("--styles", default=None, help="styles, ex. txt_lines,pdf (défaut : tous)")
-    ap.add_argument("--quick", action="store_true", help="2 styles × 2 patients (CI)")
+    ap.add_argument("--quick", action="store_true", help="jeu A seulement, 2 styles × 2 patients (CI)")
+    ap.add_argument("--sets", default=None, help="jeux notés, ex. A ou A,B (défaut : tous, ou $MEDASSIST_ROBUSTNESS_SETS)")
     ap.add_argument("--report", default=None, help="dossier où écrire report.md et report.json")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -573,7 +698,15 @@ def main(argv: list[str] | None = None) -> int:
     styles = [s.strip() for s in args.styles.split(",")] if args.styles else None
     if styles and (unknown := [s for s in styles if s not in STYLES]):
         ap.error(f"style inconnu : {', '.join(unknown)} (choix : {', '.join(STYLES)})")
-    result = evaluate(styles=styles, quick=args.quick, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    sets = [x.strip() for x in args.sets.split(",") if x.strip()] if args.sets else None
+    try:
+        chosen_sets(sets, quick=args.quick)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if sets and args.quick:
+        ap.error("--quick note le jeu A seulement (porte de la CI) : sans --sets")
+    result = evaluate(styles=styles, quick=args.quick, sets=sets,
+                      progress=lambda m: print(m, file=sys.stderr, flush=True))
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     md = markdown(result, meta=[f"Generated {result['generated_at']}; {result['seconds']} s"
                                 f"{'; quick subset' if args.quick else ''}.", ""])

@@ -1,11 +1,16 @@
 #!/usr/bin/env python
-"""Render the blind format-robustness set: one structured source per patient -> six file styles.
+"""Render the format-robustness sets: one structured source per patient -> six file styles.
 
-Why: every quality figure of the README comes from one house style. This set keeps the facts of
-stay S1 of patients P001-P008 and varies the form (wording, abbreviations, date formats, headings,
-file format, layout, scans). See ``knowledge/eval/robustness/PROTOCOL.md``.
+Why: every quality figure of the README comes from one house style. These sets keep the facts of
+one stay per dev patient and vary the form (wording, abbreviations, date formats, headings, file
+format, layout, scans). Two sets share this renderer (see :data:`SETS`):
 
-Input: ``knowledge/eval/robustness/sources/PXXX.json``::
+* ``a`` — ``knowledge/eval/robustness`` (P001-P008), scored blind once on 2026-12-03 and a **dev**
+  set since (the fixes of issue 14 were made looking at its results);
+* ``b`` — ``knowledge/eval/robustness_b`` (P009-P016), written on 2026-12-03 by other "authors" as
+  the **test** split the fixes are measured on, once. Its ``PROTOCOL.md`` lists its differences.
+
+Input: ``<set>/sources/PXXX.json``::
 
     {"patient": "P001", "documents": [{"file": "doc01", "type": "biologie", "date": "2026-02-09",
       "header": [lines], "title": "...", "intro": [lines],
@@ -15,30 +20,34 @@ Input: ``knowledge/eval/robustness/sources/PXXX.json``::
 
 ``type`` and ``date`` are gold (they are never written as metadata into the rendered files).
 
-Output: ``knowledge/eval/robustness/styles/<style>/<patient>/`` with ``patient.json`` (the dev
-patient's identity, gp, allergies, contacts, stays, specialties, ``"documents": []``) and one file
-per document, same stem in every style:
+Output: ``<set>/styles/<style>/<patient>/`` with ``patient.json`` (the dev patient's identity, gp,
+allergies, contacts, stays, specialties, ``"documents": []``) and one file per document, same stem
+in every style:
 
 * ``txt_lines`` — ``.txt``, one item per line; headings per document UPPER / ``Titre :`` / Title
-  Case / ``1. Titre``; bullets ``- `` or ``• ``; tables as space-aligned columns;
+  Case / ``1. Titre`` (cycled over the documents of each set); bullets ``- `` or ``• ``; tables as
+  space-aligned columns;
 * ``markdown`` — ``.md`` with ``#``/``##`` headings, ``- `` lists, pipe tables;
 * ``docx`` — Word ``Heading 1/2``, ``List Bullet``, a real table, empty core properties;
 * ``html`` — ``<div>``/``<br>`` only, bold headings by inline style, ``<table>`` for tables;
 * ``pdf`` — fpdf2 with a Unicode TTF (DejaVu Sans when found), text layer, page numbers;
-* ``scan`` — for :data:`SCAN_PATIENTS` only: the ``pdf`` pages rasterised (grayscale, 150 dpi or
-  coarser when a file would exceed 400 KB), rotated by at most 1° and lightly noised (fixed seeds),
-  saved as an image-only PDF (pdftoppm, else pypdfium2, else the text drawn with PIL).
+* ``scan`` — for the set's ``scan_patients`` only: the ``pdf`` pages rasterised (grayscale, 150 dpi
+  or coarser when a file would exceed 400 KB), rotated by at most 1° and lightly noised (fixed
+  seeds), saved as an image-only PDF (pdftoppm, else pypdfium2, else the text drawn with PIL).
 
 Deterministic and idempotent: fixed seeds, fixed dates, normalised ZIP timestamps; a file whose
 bytes would not change is not rewritten, and files of the styles folder that the build does not
-produce are removed.
+produce are removed. Set A's bytes do not depend on set B (layouts are cycled per set).
 
 Usage::
 
-    python scripts/build_robustness.py                    # build every style
-    python scripts/build_robustness.py --check            # exit 1 if a text/docx/pdf output is stale
-    python scripts/build_robustness.py --out DIR --styles txt_lines markdown html
-    python scripts/build_robustness.py --export pdf DIR   # one style + flat qa.jsonl for `medassist eval --cases DIR`
+    python scripts/build_robustness.py                    # build every style of both sets
+    python scripts/build_robustness.py --set b            # one set
+    python scripts/build_robustness.py --check            # exit 1 if a text/docx/pdf output of a set is stale
+    python scripts/build_robustness.py --set a --out DIR --styles txt_lines markdown html
+    python scripts/build_robustness.py --export pdf DIR --set b   # one style + flat qa.jsonl for `medassist eval --cases DIR`
+
+``--export`` without ``--set`` exports set A (the behaviour before set B existed).
 
 Example::
 
@@ -46,6 +55,8 @@ Example::
     'SUITES À DONNER'
     >>> heading_text("Examen clinique à l'entrée", "title")
     "Examen Clinique à l'Entrée"
+    >>> [SETS[k].root.name for k in SET_NAMES], SETS["b"].scan_patients
+    (['robustness', 'robustness_b'], ('P011', 'P014'))
 """
 
 from __future__ import annotations
@@ -60,6 +71,7 @@ import sys
 import tempfile
 import unicodedata
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,15 +79,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_corpus import _normalise_zip  # noqa: E402 - the same deterministic DOCX bytes as the corpus builder
 
 REPO = Path(__file__).resolve().parent.parent
-SET_ROOT = REPO / "knowledge" / "eval" / "robustness"
-SOURCES = SET_ROOT / "sources"
-STYLES_DIR = SET_ROOT / "styles"
-GOLD = SET_ROOT / "gold.jsonl"
 DEV_PATIENTS = REPO / "knowledge" / "patients"
 
+
+@dataclass(frozen=True)
+class RobustnessSet:
+    """One set: its folder (``sources/``, ``styles/``, ``gold.jsonl``) and its scanned patients."""
+
+    name: str
+    root: Path
+    scan_patients: tuple[str, ...]
+
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def styles_dir(self) -> Path:
+        return self.root / "styles"
+
+    @property
+    def gold(self) -> Path:
+        return self.root / "gold.jsonl"
+
+
+SETS = {
+    "a": RobustnessSet("a", REPO / "knowledge" / "eval" / "robustness", ("P003", "P006")),
+    "b": RobustnessSet("b", REPO / "knowledge" / "eval" / "robustness_b", ("P011", "P014")),
+}
+SET_NAMES = tuple(SETS)
+# set A's paths under their historical names (callers written before set B existed)
+SET_ROOT = SETS["a"].root
+SOURCES = SETS["a"].sources
+STYLES_DIR = SETS["a"].styles_dir
+GOLD = SETS["a"].gold
+SCAN_PATIENTS = SETS["a"].scan_patients
+
 STYLES = ("txt_lines", "markdown", "docx", "html", "pdf", "scan")
+#: the styles ``--check`` compares byte for byte (a scan's bytes depend on the rasteriser)
+CHECKED_STYLES = ("txt_lines", "markdown", "docx", "html", "pdf")
 EXT = {"txt_lines": ".txt", "markdown": ".md", "docx": ".docx", "html": ".html", "pdf": ".pdf", "scan": ".pdf"}
-SCAN_PATIENTS = ("P003", "P006")
 #: heading forms of the txt_lines style, cycled over the documents of the set
 HEADING_FORMS = ("upper", "colon", "title", "numbered")
 PATIENT_KEYS = ("id", "identity", "gp", "allergies", "contacts", "stays", "specialties")
@@ -453,7 +496,8 @@ def _scan_once(pdf_bytes: bytes, seed: int, fallback_text: str, dpi: int, qualit
 
 
 # =========================================================================== build
-def render_all(sources: list[dict], styles: tuple[str, ...] = STYLES, dev_root: Path = DEV_PATIENTS) -> dict[Path, bytes]:
+def render_all(sources: list[dict], styles: tuple[str, ...] = STYLES, dev_root: Path = DEV_PATIENTS,
+               scan_patients: tuple[str, ...] = SCAN_PATIENTS) -> dict[Path, bytes]:
     """Relative path -> bytes of every output file of the given styles."""
     lay = layouts(sources)
     files: dict[Path, bytes] = {}
@@ -461,7 +505,7 @@ def render_all(sources: list[dict], styles: tuple[str, ...] = STYLES, dev_root: 
         pid = src["patient"]
         pj = patient_json(pid, dev_root).encode("utf-8")
         for style in styles:
-            if style == "scan" and pid not in SCAN_PATIENTS:
+            if style == "scan" and pid not in scan_patients:
                 continue
             base = Path(style) / pid
             files[base / "patient.json"] = pj
@@ -485,11 +529,11 @@ def render_all(sources: list[dict], styles: tuple[str, ...] = STYLES, dev_root: 
 
 
 def build(out: Path = STYLES_DIR, styles: tuple[str, ...] = STYLES, sources_dir: Path = SOURCES,
-          dev_root: Path = DEV_PATIENTS) -> list[Path]:
+          dev_root: Path = DEV_PATIENTS, scan_patients: tuple[str, ...] = SCAN_PATIENTS) -> list[Path]:
     """Write every output under ``out``; return the paths written (unchanged files are not rewritten).
 
     Files under ``out/<style>/`` that the build does not produce are removed (idempotent tree)."""
-    files = render_all(load_sources(sources_dir), styles, dev_root)
+    files = render_all(load_sources(sources_dir), styles, dev_root, scan_patients)
     written = []
     for rel, data in sorted(files.items()):
         path = out / rel
@@ -510,9 +554,16 @@ def build(out: Path = STYLES_DIR, styles: tuple[str, ...] = STYLES, sources_dir:
     return written
 
 
-def stale(out: Path = STYLES_DIR, styles: tuple[str, ...] = ("txt_lines", "markdown", "docx", "html", "pdf")) -> list[Path]:
-    """Outputs that are missing or differ from a fresh rendering (scans depend on the rasteriser)."""
-    files = render_all(load_sources(), styles)
+def build_set(rset: RobustnessSet, styles: tuple[str, ...] = STYLES, out: Path | None = None) -> list[Path]:
+    """:func:`build` of one set into its own ``styles/`` folder (or ``out``)."""
+    return build(out or rset.styles_dir, styles, rset.sources, DEV_PATIENTS, rset.scan_patients)
+
+
+def stale(out: Path = STYLES_DIR, styles: tuple[str, ...] = CHECKED_STYLES, rset: RobustnessSet | None = None) -> list[Path]:
+    """Outputs of one set (default A) that are missing or differ from a fresh rendering (scans
+    depend on the rasteriser, so they are not compared)."""
+    rset = rset or SETS["a"]
+    files = render_all(load_sources(rset.sources), styles, DEV_PATIENTS, rset.scan_patients)
     return [rel for rel, data in sorted(files.items()) if not (out / rel).is_file() or (out / rel).read_bytes() != data]
 
 
@@ -527,8 +578,8 @@ def qa_cases(gold: Path = GOLD) -> list[dict]:
     return cases
 
 
-def export(style: str, dest: Path, out: Path = STYLES_DIR) -> int:
-    """Copy one style's patient folders into ``dest`` and write ``dest/qa.jsonl``."""
+def export(style: str, dest: Path, out: Path = STYLES_DIR, gold: Path = GOLD) -> int:
+    """Copy one style's patient folders into ``dest`` and write ``dest/qa.jsonl`` (default: set A)."""
     src = out / style
     if not src.is_dir():
         raise SystemExit(f"style absent: {src} (build first)")
@@ -536,31 +587,47 @@ def export(style: str, dest: Path, out: Path = STYLES_DIR) -> int:
     patients = sorted(p.name for p in src.iterdir() if p.is_dir())
     for pid in patients:
         shutil.copytree(src / pid, dest / pid, dirs_exist_ok=True)
-    cases = [c for c in qa_cases() if c["patient"] in patients]
+    cases = [c for c in qa_cases(gold) if c["patient"] in patients]
     (dest / "qa.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
     return len(cases)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=STYLES_DIR, help="styles folder (default: the committed one)")
+    ap.add_argument("--set", dest="set_name", choices=[*SET_NAMES, "all"], default=None,
+                    help="set to build/check (default: all; --export: a)")
+    ap.add_argument("--out", type=Path, default=None, help="styles folder (default: the set's committed one; one set only)")
     ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
     ap.add_argument("--check", action="store_true", help="exit 1 if a txt/md/docx/html/pdf output is stale")
     ap.add_argument("--export", nargs=2, metavar=("STYLE", "DIR"), help="copy one style + flat qa.jsonl into DIR")
     args = ap.parse_args(argv)
     if args.export:
-        n = export(args.export[0], Path(args.export[1]), args.out)
-        print(f"{args.export[0]} -> {args.export[1]} ({n} questions in qa.jsonl)")
+        if args.set_name == "all":
+            ap.error("--export takes one set: --set a or --set b")
+        rset = SETS[args.set_name or "a"]
+        n = export(args.export[0], Path(args.export[1]), args.out or rset.styles_dir, rset.gold)
+        print(f"set {rset.name}: {args.export[0]} -> {args.export[1]} ({n} questions in qa.jsonl)")
         return 0
+    chosen = [SETS[args.set_name]] if args.set_name in SETS else [SETS[k] for k in SET_NAMES]
+    if args.out is not None and len(chosen) > 1:
+        ap.error("--out takes one set: --set a or --set b")
     if args.check:
-        bad = stale(args.out)
-        for rel in bad:
-            print(f"stale: {rel}")
-        return 1 if bad else 0
-    written = build(args.out, tuple(args.styles))
-    for p in written:
-        print(f"wrote {p.relative_to(args.out) if p.is_relative_to(args.out) else p}")
-    print(f"{len(written)} file(s) written")
+        failed = False
+        for rset in chosen:
+            bad = stale(args.out or rset.styles_dir, CHECKED_STYLES, rset)
+            for rel in bad:
+                print(f"stale (set {rset.name}): {rel}")
+            print(f"set {rset.name}: {f'{len(bad)} stale file(s)' if bad else 'up to date'}")
+            failed = failed or bool(bad)
+        return 1 if failed else 0
+    total = 0
+    for rset in chosen:
+        out = args.out or rset.styles_dir
+        written = build_set(rset, tuple(args.styles), out)
+        for p in written:
+            print(f"wrote {rset.name}/{p.relative_to(out) if p.is_relative_to(out) else p}")
+        total += len(written)
+    print(f"{total} file(s) written")
     return 0
 
 

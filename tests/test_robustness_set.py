@@ -1,12 +1,16 @@
-"""The blind format-robustness set (knowledge/eval/robustness): complete, consistent, openable, rebuildable.
+"""The format-robustness sets (knowledge/eval/robustness = set A, dev since 2026-12-03;
+knowledge/eval/robustness_b = set B, the blind test split): complete, consistent, openable,
+rebuildable.
 
 Fast and model-free: it reads the committed renderings, checks every gold string against the
 ``txt_lines`` rendering, opens DOCX/PDF files, checks that scans have no text layer, and rebuilds the
-text styles into a temporary folder to compare bytes.
+text styles into a temporary folder to compare bytes. It never runs the assistant on the sets (set B
+must stay blind until it is scored once).
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import io
 import json
@@ -17,14 +21,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SET = REPO / "knowledge" / "eval" / "robustness"
-STYLES_DIR = SET / "styles"
 SCRIPT = REPO / "scripts" / "build_robustness.py"
 FULL_STYLES = ("txt_lines", "markdown", "docx", "html", "pdf")
 EXT = {"txt_lines": ".txt", "markdown": ".md", "docx": ".docx", "html": ".html", "pdf": ".pdf", "scan": ".pdf"}
 DOC_TYPES = {"lettre_adressage", "consultation", "compte_rendu_operatoire", "imagerie", "biologie", "ordonnance",
              "compte_rendu_hospitalisation", "transmissions_infirmieres", "rcp", "chimiotherapie",
              "anatomopathologie", "autre"}
+#: set -> (folder, patients)
+SETS = {"a": (REPO / "knowledge" / "eval" / "robustness", [f"P00{i}" for i in range(1, 9)]),
+        "b": (REPO / "knowledge" / "eval" / "robustness_b", [f"P0{i:02d}" for i in range(9, 17)])}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +44,13 @@ def br():
         sys.modules.pop(spec.name, None)
 
 
-@pytest.fixture(scope="module")
-def gold() -> list[dict]:
-    return [json.loads(line) for line in (SET / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+def _gold(name: str) -> list[dict]:
+    path = SETS[name][0] / "gold.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _styles(name: str) -> Path:
+    return SETS[name][0] / "styles"
 
 
 def _norm(text: str) -> str:
@@ -49,53 +58,64 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\u00a0", " ")).strip().lower()
 
 
-def _docs(style: str, patient: str) -> list[str]:
-    return sorted(p.name for p in (STYLES_DIR / style / patient).iterdir() if p.name != "patient.json")
+def _docs(name: str, style: str, patient: str) -> list[str]:
+    return sorted(p.name for p in (_styles(name) / style / patient).iterdir() if p.name != "patient.json")
 
 
-def _txt(patient: str) -> str:
-    folder = STYLES_DIR / "txt_lines" / patient
+def _txt(name: str, patient: str) -> str:
+    folder = _styles(name) / "txt_lines" / patient
     return _norm("\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))))
 
 
-def test_every_style_has_the_same_patients_and_documents(br, gold):
+def _stay(g: dict) -> dict:
+    dev = json.loads((REPO / "knowledge" / "patients" / g["patient"] / "patient.json").read_text(encoding="utf-8"))
+    return next(s for s in dev["stays"] if s["id"] == g["stay"])
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_every_style_has_the_same_patients_and_documents(br, name):
+    gold = _gold(name)
     patients = [g["patient"] for g in gold]
-    assert patients == [f"P00{i}" for i in range(1, 9)]
+    assert patients == SETS[name][1]
+    styles = _styles(name)
     for style in FULL_STYLES:
-        assert sorted(p.name for p in (STYLES_DIR / style).iterdir()) == patients, style
-    scans = sorted(p.name for p in (STYLES_DIR / "scan").iterdir())
-    assert scans == sorted(br.SCAN_PATIENTS) and len(scans) == 2
+        assert sorted(p.name for p in (styles / style).iterdir()) == patients, style
+    scans = sorted(p.name for p in (styles / "scan").iterdir())
+    assert scans == sorted(br.SETS[name].scan_patients) and len(scans) == 2
     for g in gold:
         stems = [d["file"] for d in g["documents"]]
         for style in FULL_STYLES + (("scan",) if g["patient"] in scans else ()):
-            assert _docs(style, g["patient"]) == sorted(s + EXT[style] for s in stems), (style, g["patient"])
+            assert _docs(name, style, g["patient"]) == sorted(s + EXT[style] for s in stems), (style, g["patient"])
     total = sum(len(g["documents"]) for g in gold)
     assert total >= 16
 
 
-def test_patient_json_declares_no_documents_and_copies_the_dev_record(gold):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_patient_json_declares_no_documents_and_copies_the_dev_record(name):
     from medassist.schemas import Patient
 
-    for g in gold:
+    for g in _gold(name):
         dev = json.loads((REPO / "knowledge" / "patients" / g["patient"] / "patient.json").read_text(encoding="utf-8"))
         for style in FULL_STYLES:
-            pj = json.loads((STYLES_DIR / style / g["patient"] / "patient.json").read_text(encoding="utf-8"))
+            pj = json.loads((_styles(name) / style / g["patient"] / "patient.json").read_text(encoding="utf-8"))
             assert pj["documents"] == []
             for key in ("identity", "gp", "allergies", "stays"):
                 assert pj[key] == dev[key], (style, g["patient"], key)
             Patient.model_validate(pj)
 
 
-def test_every_rendered_file_is_non_empty():
-    files = [p for p in STYLES_DIR.rglob("*") if p.is_file()]
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_every_rendered_file_is_non_empty(name):
+    files = [p for p in _styles(name).rglob("*") if p.is_file()]
     assert len(files) > 100
     for p in files:
         assert p.stat().st_size > 0, p
 
 
-def test_gold_strings_appear_in_the_txt_rendering(gold):
-    for g in gold:
-        text = _txt(g["patient"])
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_gold_strings_appear_in_the_txt_rendering(name):
+    for g in _gold(name):
+        text = _txt(name, g["patient"])
         dis = g["discharge"]
         missing = []
         for d in dis["drugs"]:
@@ -114,9 +134,28 @@ def test_gold_strings_appear_in_the_txt_rendering(gold):
         assert not missing, (g["patient"], missing)
 
 
-def test_qa_cases_are_well_formed_and_their_facts_are_in_the_expected_document(gold):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_drug_names_and_reasons_share_a_line_with_their_dose_or_drug(name):
+    """The drafting score looks for a gold item inside the letter's sections: a drug's dose must be
+    in its own discharge line (or table row) and a reason in the line naming the stopped drug, so
+    that a perfect extraction can score 100 %."""
+    for g in _gold(name):
+        folder = _styles(name) / "txt_lines" / g["patient"]
+        lines = [_norm(x) for p in sorted(folder.glob("*.txt")) for x in p.read_text(encoding="utf-8").splitlines()]
+        for d in g["discharge"]["drugs"]:
+            names = [_norm(n) for n in [d["name"], *d.get("aliases", [])]]
+            assert any(any(n in x for n in names) and _norm(d["dose"]) in x for x in lines), (g["patient"], d)
+        for s in g["discharge"]["stopped"]:
+            names = [_norm(n) for n in [s["name"], *s.get("aliases", [])]]
+            assert any(any(n in x for n in names) and _norm(s["reason"]) in x for x in lines), (g["patient"], s)
+        for item in g["discharge"]["follow_up"] + g["discharge"]["pending"]:
+            assert any(_norm(item) in x for x in lines), (g["patient"], item)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_qa_cases_are_well_formed_and_their_facts_are_in_the_expected_document(name):
     ids = set()
-    for g in gold:
+    for g in _gold(name):
         pid = g["patient"]
         assert 4 <= len(g["qa"]) <= 6, pid
         stems = {d["file"] for d in g["documents"]}
@@ -124,29 +163,75 @@ def test_qa_cases_are_well_formed_and_their_facts_are_in_the_expected_document(g
             assert q["id"].startswith(f"R-{pid}-Q") and q["id"] not in ids
             ids.add(q["id"])
             assert q["expect_doc"].startswith(pid + "-") and q["expect_doc"][len(pid) + 1:] in stems, q["id"]
-            doc = _norm((STYLES_DIR / "txt_lines" / pid / (q["expect_doc"][len(pid) + 1:] + ".txt")).read_text(encoding="utf-8"))
+            doc = _norm((_styles(name) / "txt_lines" / pid / (q["expect_doc"][len(pid) + 1:] + ".txt")).read_text(encoding="utf-8"))
             assert any(_norm(e) in doc for e in q["expect_any"]), q["id"]
             assert _norm(q["question"]) not in doc  # a paraphrase, not a copy
     assert len(ids) >= 32
 
 
-def test_gold_codes_reuse_the_dev_stay_codes_and_documents_are_typed(gold):
-    for g in gold:
-        dev = json.loads((REPO / "knowledge" / "eval" / "coding_stays" / f"{g['patient']}.jsonl").read_text().splitlines()[0])
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_gold_codes_reuse_the_dev_stay_codes_and_documents_are_typed_and_in_the_stay(name):
+    for g in _gold(name):
+        lines = (REPO / "knowledge" / "eval" / "coding_stays" / f"{g['patient']}.jsonl").read_text().splitlines()
+        dev = next(d for d in map(json.loads, filter(None, lines)) if d.get("stay", "S1") == g["stay"])
         dev_codes = {dev["dp"], *dev["das"]}
         codes = [g["coding"]["dp"], *g["coding"]["das"]]
         assert set(codes) <= dev_codes, g["patient"]
         assert set(g["coding_dropped"]) == dev_codes - set(codes), g["patient"]
         assert set(g["coding"].get("forbidden", [])) <= set(dev.get("forbidden", []))
+        stay = _stay(g)
         for d in g["documents"]:
-            assert d["type"] in DOC_TYPES and re.fullmatch(r"2026-\d\d-\d\d", d["date"]), d
+            assert d["type"] in DOC_TYPES and re.fullmatch(r"20\d\d-\d\d-\d\d", d["date"]), d
+            # the scorer expects every document to be assigned to the gold stay by its date
+            assert stay["entry_date"] <= d["date"] <= stay["exit_date"], (g["patient"], d)
         assert any(d["type"] == "compte_rendu_hospitalisation" for d in g["documents"])
 
 
-def test_docx_files_open_with_real_heading_list_and_table_styles():
+def test_set_b_is_a_new_split_with_its_own_traps():
+    """Set B: the dev patients P009-P016 (never A's), a report that says nothing is pending,
+    forbidden codes on every patient (negated, suspected or family diagnoses), a discharge list
+    written as a sentence in one report and as a table in another, more than one stay chosen."""
+    a, b = _gold("a"), _gold("b")
+    assert not {g["patient"] for g in a} & {g["patient"] for g in b}
+    assert all(g["coding"]["forbidden"] for g in b)
+    sources = {g["patient"]: json.loads((SETS["b"][0] / "sources" / f"{g['patient']}.json").read_text(encoding="utf-8"))
+               for g in b}
+    empty = [g["patient"] for g in b if not g["discharge"]["pending"]]
+    assert empty
+    for pid in empty:
+        assert re.search(r"\b(néant|aucun)", _txt("b", pid)), pid
+    blocks = {pid: [blk for d in s["documents"] if d["type"] == "compte_rendu_hospitalisation"
+                    for sec in d["sections"] for blk in sec["blocks"]] for pid, s in sources.items()}
+    assert any("table" in blk and any("mg" in c for r in blk["table"]["rows"] for c in r)
+               for blks in blocks.values() for blk in blks)
+    assert "S2" in {g["stay"] for g in b} and "S1" in {g["stay"] for g in b}
+    assert sum(len(g["documents"]) for g in b) >= 20
+
+
+def test_set_b_documents_are_written_anew_not_copied_from_the_dev_corpus():
+    """The form must be new: no line of 40 characters or more of set B's text rendering is a
+    verbatim line of the dev patient's documents (facts agree, wording does not); signature lines
+    (« Dr … ») are names, not wording."""
+    copied = []
+    for g in _gold("b"):
+        dev = []
+        for f in (REPO / "knowledge" / "patients" / g["patient"]).rglob("*"):
+            if f.suffix in (".txt", ".md", ".html"):
+                dev.append(_norm(html.unescape(re.sub(r"<[^>]+>", " ", f.read_text(encoding="utf-8")))))
+        dev_text = "\n".join(dev)
+        for f in sorted((_styles("b") / "txt_lines" / g["patient"]).glob("*.txt")):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                x = _norm(line.lstrip("-• "))
+                if len(x) >= 40 and not x.startswith("dr ") and x in dev_text:
+                    copied.append((g["patient"], f.name, line))
+    assert not copied, copied
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_docx_files_open_with_real_heading_list_and_table_styles(name):
     from docx import Document
 
-    files = sorted((STYLES_DIR / "docx").rglob("*.docx"))
+    files = sorted((_styles(name) / "docx").rglob("*.docx"))
     assert files
     tables = 0
     for p in files:
@@ -159,17 +244,18 @@ def test_docx_files_open_with_real_heading_list_and_table_styles():
     assert any("List Bullet" in {par.style.name for par in Document(str(p)).paragraphs} for p in files)
 
 
-def test_pdfs_open_with_text_and_scans_have_no_text_layer(gold):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_pdfs_open_with_text_and_scans_have_no_text_layer(name):
     from pypdf import PdfReader
 
     multipage = 0
-    for p in sorted((STYLES_DIR / "pdf").rglob("*.pdf")):
+    for p in sorted((_styles(name) / "pdf").rglob("*.pdf")):
         reader = PdfReader(io.BytesIO(p.read_bytes()))
         text = "".join(page.extract_text() or "" for page in reader.pages)
         assert len(text.strip()) > 50, p
         multipage += len(reader.pages) > 1
     assert multipage >= 3
-    scans = sorted((STYLES_DIR / "scan").rglob("*.pdf"))
+    scans = sorted((_styles(name) / "scan").rglob("*.pdf"))
     assert scans
     for p in scans:
         assert p.stat().st_size < 400_000, p
@@ -178,34 +264,127 @@ def test_pdfs_open_with_text_and_scans_have_no_text_layer(gold):
         assert all((page.extract_text() or "").strip() == "" for page in reader.pages), p
 
 
-def test_html_uses_divs_only_and_txt_varies_its_headings():
-    for p in sorted((STYLES_DIR / "html").rglob("*.html")):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_html_uses_divs_only_and_txt_varies_its_headings(name):
+    styles = _styles(name)
+    for p in sorted((styles / "html").rglob("*.html")):
         h = p.read_text(encoding="utf-8")
         assert not re.search(r"<(h\d|p|ul|ol|li|title)\b", h), p
         assert "<div" in h
-    pages = [p.read_text(encoding="utf-8") for p in (STYLES_DIR / "html").rglob("*.html")]
+    pages = [p.read_text(encoding="utf-8") for p in (styles / "html").rglob("*.html")]
     assert any("<table" in h for h in pages) and sum("<br>" in h for h in pages) >= len(pages) - 2
-    txt = "\n".join(p.read_text(encoding="utf-8") for p in sorted((STYLES_DIR / "txt_lines").rglob("*.txt")))
+    txt = "\n".join(p.read_text(encoding="utf-8") for p in sorted((styles / "txt_lines").rglob("*.txt")))
     assert re.search(r"^1\. \w", txt, re.M) and re.search(r"^[^\n]{3,} :$", txt, re.M)
     assert re.search(r"^• ", txt, re.M) and re.search(r"^- ", txt, re.M)
-    md = "\n".join(p.read_text(encoding="utf-8") for p in sorted((STYLES_DIR / "markdown").rglob("*.md")))
+    md = "\n".join(p.read_text(encoding="utf-8") for p in sorted((styles / "markdown").rglob("*.md")))
     assert re.search(r"^## ", md, re.M) and re.search(r"^\|---", md, re.M)
 
 
-def test_build_is_idempotent_for_text_styles(br, tmp_path):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_build_is_idempotent_for_text_styles(br, tmp_path, name):
     styles = ("txt_lines", "markdown", "html")
-    br.build(tmp_path, styles)
+    rset = br.SETS[name]
+    assert br.build_set(rset, styles, tmp_path)  # a fresh folder gets every file
     first = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    assert br.build(tmp_path, styles) == []  # nothing rewritten
+    assert br.build_set(rset, styles, tmp_path) == []  # nothing rewritten
     for rel, data in first.items():
-        assert (STYLES_DIR / rel).read_bytes() == data, rel  # the committed files are up to date
-    committed = {p.relative_to(STYLES_DIR) for s in styles for p in (STYLES_DIR / s).rglob("*") if p.is_file()}
+        assert (rset.styles_dir / rel).read_bytes() == data, rel  # the committed files are up to date
+    committed = {p.relative_to(rset.styles_dir) for s in styles for p in (rset.styles_dir / s).rglob("*") if p.is_file()}
     assert committed == set(first)
 
 
-def test_export_writes_a_qa_eval_compatible_case_folder(br, tmp_path, gold):
-    n = br.export("txt_lines", tmp_path)
-    assert n == sum(len(g["qa"]) for g in gold)
+def test_set_a_keeps_its_historical_defaults(br, tmp_path):
+    """Callers written before set B (``build()``, ``stale()``, ``export()`` without a set) still mean
+    set A, and ``main`` checks both sets."""
+    assert br.STYLES_DIR == br.SETS["a"].styles_dir and br.SCAN_PATIENTS == ("P003", "P006")
+    br.build(tmp_path, ("txt_lines",))
+    assert sorted(p.name for p in (tmp_path / "txt_lines").iterdir()) == SETS["a"][1]
+    assert br.stale(br.SETS["b"].styles_dir, ("txt_lines",), br.SETS["b"]) == []
+    assert br.main(["--check", "--styles", "txt_lines"]) == 0
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_export_writes_a_qa_eval_compatible_case_folder(br, tmp_path, name):
+    assert br.main(["--export", "txt_lines", str(tmp_path), "--set", name]) == 0
+    gold = _gold(name)
     cases = [json.loads(line) for line in (tmp_path / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(cases) == sum(len(g["qa"]) for g in gold)
     assert {"id", "patient", "question", "expect_any", "expect_doc"} <= set(cases[0])
-    assert (tmp_path / "P001" / "patient.json").is_file()
+    assert {c["patient"] for c in cases} == set(SETS[name][1])
+    assert (tmp_path / SETS[name][1][0] / "patient.json").is_file()
+
+
+# =========================================================================== evaluation plumbing
+# How ``bench/robustness_eval.py`` scores the two sets, on synthetic per-style results: no model, no
+# index, and never the assistant on a set (set B stays blind until its one scoring).
+def _fake_style(calls: list):
+    from bench.robustness_eval import score_coding, score_draft, score_metadata, summarise
+
+    def evaluate_style(style, settings, embedder, golds, *, root=None, patients=None, progress=None):
+        calls.append((Path(root).name, style, tuple(patients) if patients else None))
+        golds = [g for g in golds if patients is None or g["patient"] in patients]
+        if style == "scan":
+            golds = [g for g in golds if g["patient"] in {p.name for p in (Path(root) / "styles" / "scan").iterdir()}]
+        rows = [{"patient": g["patient"], "metadata": score_metadata(g, []),
+                 "drafting": {**score_draft(g, {}, []), "unverified_flags": []},
+                 "qa": [{"id": q["id"], "ok": True, "fact": True, "fact_in_answer": True, "doc": True} for q in g["qa"]],
+                 "coding": score_coding(g, [(g["coding"]["dp"], "DP")])} for g in golds]
+        return {"style": style, "patients": [r["patient"] for r in rows], "supported": True, "rows": rows,
+                "summary": summarise(rows), "seconds": 0.0,
+                "ingest": {"documents": 0, "chunks": 0, "seconds": 0.0, "errors": []}}
+
+    return evaluate_style
+
+
+def test_quick_gate_scores_set_a_only_whatever_the_environment(monkeypatch):
+    import bench.robustness_eval as rob
+
+    calls: list = []
+    monkeypatch.setattr(rob, "evaluate_style", _fake_style(calls))
+    monkeypatch.setenv(rob.SETS_ENV, "B")
+    out = rob.evaluate(settings=object(), embedder=object(), quick=True)
+    assert list(out["sets"]) == ["A"] and out["quick"]
+    assert {c[0] for c in calls} == {"robustness"}  # set B's folder never touched
+    assert calls == [("robustness", "txt_lines", ("P001", "P002")), ("robustness", "pdf", ("P001", "P002"))]
+    # the fields the CI test and earlier reports read stay at the top level (set A)
+    assert list(out["styles"]) == ["txt_lines", "pdf"] and out["styles"]["pdf"]["patients"] == ["P001", "P002"]
+    assert "rows" not in out["styles"]["pdf"]
+
+
+def test_full_run_scores_both_sets_side_by_side_with_their_labels(monkeypatch):
+    import bench.robustness_eval as rob
+
+    calls: list = []
+    monkeypatch.setattr(rob, "evaluate_style", _fake_style(calls))
+    monkeypatch.delenv(rob.SETS_ENV, raising=False)
+    out = rob.evaluate(settings=object(), embedder=object(), styles=["txt_lines", "pdf", "scan"])
+    assert list(out["sets"]) == ["A", "B"]
+    a, b = out["sets"]["A"], out["sets"]["B"]
+    assert a["label"] == "A (dev depuis le 2026-12-03)" and b["label"] == "B (test, aveugle)"
+    assert (a["role"], b["role"]) == ("dev", "test") and b["root"] == "knowledge/eval/robustness_b"
+    assert b["styles"]["txt_lines"]["patients"] == SETS["b"][1]
+    assert b["styles"]["scan"]["patients"] == ["P011", "P014"] and b["scan_vs_pdf"]["patients"] == ["P011", "P014"]
+    assert a["scan_vs_pdf"]["patients"] == ["P003", "P006"]
+    assert b["styles"]["txt_lines"]["summary"]["qa"]["cases"] == sum(len(g["qa"]) for g in _gold("b"))
+    # each set's gaps are computed within the set
+    assert set(a["acceptance"]["coverage_min"]["per_style"]) == {"txt_lines", "pdf"}
+    md = rob.markdown(out)
+    assert "Sets side by side (A = A (dev depuis le 2026-12-03); B = B (test, aveugle))" in md
+    assert "| style | letter items A | letter items B |" in md
+    assert "**Set B (test, aveugle)** — `knowledge/eval/robustness_b`:" in md and "### Set A (dev depuis le 2026-12-03)" in md
+    assert "| scan | " in md and "(2 p.)" in md
+    # the environment can hold set B back from a full run (e.g. `make results` before its one scoring)
+    monkeypatch.setenv(rob.SETS_ENV, "A")
+    calls.clear()
+    assert list(rob.evaluate(settings=object(), embedder=object(), styles=["txt_lines"])["sets"]) == ["A"]
+    assert {c[0] for c in calls} == {"robustness"}
+
+
+def test_set_choice_is_validated():
+    import bench.robustness_eval as rob
+
+    assert rob.chosen_sets(["b", "A"]) == ["A", "B"] and rob.chosen_sets(quick=True) == ["A"]
+    with pytest.raises(ValueError, match="inconnu"):
+        rob.chosen_sets(["C"])
+    with pytest.raises(SystemExit):
+        rob.main(["--quick", "--sets", "B"])
