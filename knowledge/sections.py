@@ -61,6 +61,7 @@ __all__ = [
     "NOT_HEADINGS",
     "PARAGRAPH_ONLY",
     "SECTIONS",
+    "POSITIONAL",
     "SUB_LABELS",
     "Heading",
     "Section",
@@ -76,43 +77,79 @@ __all__ = [
 #: Canonical sections: display name -> headings as written, folded (:func:`knowledge.french.fold`).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Motif d'hospitalisation": ("motif d'hospitalisation", "motif de l'hospitalisation", "motif d'admission",
-                                "motif d'entree", "motif de venue"),
+                                "motif d'entree", "motif de venue", "motif du sejour", "motif de prise en charge",
+                                "motif de l'admission", "raison de l'hospitalisation", "motif de recours",
+                                "motif de transfert"),
     "Motif de consultation": ("motif de consultation",),
     "Motif": ("motif",),
     "Antécédents": ("antecedents", "antecedent", "atcd", "atcds", "antecedents personnels", "antecedents medicaux",
                     "antecedents chirurgicaux", "antecedents medico-chirurgicaux",
-                    "antecedents medicaux et chirurgicaux", "atcd personnels"),
+                    "antecedents medicaux et chirurgicaux", "atcd personnels", "terrain", "antecedents et terrain",
+                    "atcd et terrain", "antecedents et comorbidites", "comorbidites", "antecedents notables"),
     "Antécédents familiaux": ("antecedents familiaux", "atcd familiaux"),
     "Facteurs de risque": ("facteurs de risque", "facteur de risque", "facteurs de risques", "frcv",
                            "facteurs de risque cardiovasculaire", "facteurs de risque cardio-vasculaire"),
     "Allergies": ("allergies", "allergie"),
     "Mode de vie": ("mode de vie", "habitus", "contexte social"),
     "Traitement à l'entrée": ("traitement a l'entree", "traitements a l'entree", "traitement a l'admission",
-                              "traitement habituel", "traitements habituels", "ttt habituel"),
-    "Traitement en cours": ("traitement en cours", "traitements en cours", "traitement actuel",
-                            "traitement de fond"),
+                              "traitement habituel", "traitements habituels", "ttt habituel",
+                              "traitement avant l'entree", "traitements avant l'entree",
+                              "traitement avant l'hospitalisation", "traitement anterieur", "traitement personnel",
+                              "ttt a l'entree", "medicaments a l'entree", "traitement de ville",
+                              "traitement habituel a l'entree"),
+    "Traitement en cours": ("traitement en cours", "traitements en cours", "traitement actuel", "traitement de fond"),
     "Traitement": ("traitement", "traitements", "medicaments"),
-    "Histoire de la maladie": ("histoire de la maladie", "hdm", "anamnese"),
-    "Examen clinique": ("examen clinique", "examen", "a l'entree"),
-    "Examens complémentaires": ("examens complementaires", "examen complementaire"),
+    "Histoire de la maladie": ("histoire de la maladie", "hdm", "anamnese", "histoire", "histoire clinique",
+                               "histoire recente", "hma", "histoire de la maladie actuelle"),
+    "Examen clinique": ("examen clinique", "examen", "a l'entree", "examen a l'admission", "examen d'entree",
+                        "examen a l'entree", "examen physique", "clinique"),
+    "Examens complémentaires": ("examens complementaires", "examen complementaire", "examens", "bilan paraclinique",
+                                "paraclinique", "examens paracliniques", "resultats marquants", "bilan"),
     "Biologie": ("biologie",),
     "Imagerie": ("imagerie",),
     "Évolution": ("evolution", "evolution dans le service", "evolution au cours du sejour", "depuis la sortie",
-                  "evolution depuis la sortie"),
+                  "evolution depuis la sortie", "deroulement", "deroulement du sejour",
+                  "deroulement de l'hospitalisation", "evolution par probleme", "evolution par problemes",
+                  "suites operatoires", "suites post-operatoires", "evolution clinique", "au cours du sejour",
+                  "prise en charge", "prise en charge et evolution", "evolution et prise en charge"),
     "Conclusion": ("conclusion", "conclusions", "synthese", "synthese medicale", "synthese du sejour", "au total",
-                   "en conclusion", "conclusion de sortie", "conclusion medicale",
-                   "conclusion et conduite a tenir"),
-    "Diagnostic": ("diagnostic", "diagnostics", "diagnostic de sortie", "diagnostics de sortie",
-                   "diagnostic retenu", "diagnostics retenus", "diagnostic final", "diagnostic principal",
-                   "diagnostics associes"),
-    "Traitement de sortie": ("traitement de sortie", "traitements de sortie", "ttt de sortie"),
-    "Traitements arrêtés ou modifiés": ("traitements arretes ou modifies",),
+                   "en conclusion", "conclusion de sortie", "conclusion medicale", "conclusion et conduite a tenir",
+                   "en resume", "resume", "synthese diagnostique", "conclusion du sejour", "en synthese",
+                   "resume du sejour"),
+    "Diagnostic": ("diagnostic", "diagnostics", "diagnostic de sortie", "diagnostics de sortie", "diagnostic retenu",
+                   "diagnostics retenus", "diagnostic final", "diagnostic principal", "diagnostics associes",
+                   "diagnostics a la sortie", "diagnostic a la sortie"),
+    "Traitement de sortie": ("traitement de sortie", "traitements de sortie", "ttt de sortie",
+                             "traitement a la sortie", "traitements a la sortie", "ordonnance de sortie",
+                             "prescriptions de sortie", "prescription de sortie", "prescription a la sortie",
+                             "medicaments de sortie", "medicaments a la sortie", "traitement de sortie propose",
+                             "ttt a la sortie", "traitement a poursuivre", "traitement au retour a domicile",
+                             "traitement medical de sortie"),
+    "Traitements arrêtés ou modifiés": ("traitements arretes ou modifies", "modifications du traitement",
+                                        "modifications de traitement", "modification du traitement",
+                                        "modification de traitement", "modifications",
+                                        "medicaments arretes ou modifies", "traitements arretes", "traitement arrete",
+                                        "traitements modifies", "medicaments arretes", "medicaments modifies",
+                                        "arrets", "arrets de traitement", "changements de traitement",
+                                        "changements therapeutiques", "adaptations therapeutiques",
+                                        "adaptation du traitement", "adaptations du traitement",
+                                        "traitements suspendus", "medicaments suspendus", "traitements interrompus",
+                                        "medicaments interrompus"),
     "Modifications thérapeutiques": ("modifications therapeutiques", "modification therapeutique"),
-    "Résultats en attente": ("resultats en attente",),
-    "Suivi": ("suivi", "rendez-vous", "projet de soins", "suites a donner", "prochaine cure",
-              "prochain rendez-vous", "conduite a tenir"),
-    "Consignes de sortie": ("consignes de sortie", "support et consignes", "consignes",
-                            "consignes post-operatoires"),
+    "Résultats en attente": ("resultats en attente", "resultats non encore disponibles", "resultats attendus",
+                             "resultat attendu", "resultats a venir", "resultats a recuperer", "examens en attente",
+                             "examen en attente", "examens a recuperer", "bilan en attente", "analyses en attente",
+                             "attendu", "en attente", "resultats en cours", "examens en cours",
+                             "en attente de resultats", "resultat en attente"),
+    "Suivi": ("suivi", "rendez-vous", "projet de soins", "suites a donner", "prochaine cure", "prochain rendez-vous",
+              "conduite a tenir", "suivi propose", "suivi prevu", "suites", "suite de la prise en charge",
+              "suite a donner", "devenir", "prise en charge ulterieure", "modalites de suivi", "plan de suivi",
+              "surveillance", "organisation de la sortie", "organisation du suivi", "rendez-vous prevus", "rdv",
+              "rendez-vous de suivi", "a prevoir", "projet", "projet therapeutique", "cat",
+              "organisation de la suite", "la suite", "suite", "programme", "programme de suivi", "apres la sortie"),
+    "Consignes de sortie": ("consignes de sortie", "support et consignes", "consignes", "consignes post-operatoires",
+                            "recommandations", "conseils de sortie", "conseils", "consignes au patient",
+                            "recommandations de sortie"),
     "Proposition": ("proposition", "proposition de la rcp"),
     "Décision": ("decision",),
     "Prescription": ("prescription",),
@@ -160,7 +197,17 @@ SUB_LABELS = frozenset({
     "hdm", "ttt habituel", "ttt de sortie", "diagnostic retenu", "diagnostic de sortie", "diagnostics de sortie",
     "diagnostic final", "facteurs de risque", "facteur de risque",
     "facteurs de risques", "frcv", "facteurs de risque cardiovasculaire", "facteurs de risque cardio-vasculaire",
+    # vague words that open a line inside a section as often as they title one
+    "terrain", "histoire", "clinique", "examens", "bilan", "resume", "deroulement", "suites", "modifications", "arrets",
+    "attendu", "en attente", "surveillance", "devenir", "projet", "recommandations", "conseils", "prise en charge",
+    "rdv", "cat", "comorbidites", "a prevoir", "paraclinique", "la suite", "suite", "programme",
 })
+
+#: Headings whose meaning depends on their place: before the report's conclusion, diagnosis or exit
+#: treatment « Suites » tells what happened (suites opératoires), after them what is to follow.
+POSITIONAL: dict[str, tuple[str, str]] = {"suites": ("Évolution", "Suivi")}
+#: Sections after which a positional heading takes its second meaning.
+_CLOSING = frozenset({"Conclusion", "Diagnostic", "Traitement de sortie"})
 
 #: Titles recognised only in a one-paragraph synthesis ("À l'entrée : TA 150/90, …"): too vague
 #: in a report laid out in lines.
@@ -192,10 +239,15 @@ def section_key(title: str) -> str:
     return fold(title).strip(" :-#*_")
 
 
+_PAREN_END = re.compile(r"\s*\([^()]*\)$")
+
+
 @lru_cache(maxsize=8192)
 def _lookup(key: str, paragraph: bool = False) -> str | None:
     """Display name of a folded heading: exact, or a known name followed by at most two words
-    ("conclusion de sortie", "evolution clinique")."""
+    ("conclusion de sortie", "evolution clinique"); a final parenthesis is ignored
+    ("medicaments (3 mois)")."""
+    key = _PAREN_END.sub("", key) or key
     if key in HEADINGS and (paragraph or key not in PARAGRAPH_ONLY):
         return HEADINGS[key]
     n_words = len(key.split())
@@ -333,12 +385,54 @@ def _trailing(line: str) -> tuple[str, int] | None:
     return None
 
 
+#: Sections holding a list that ends at the next heading, even an unknown one.
+_LIST_SECTIONS = frozenset({"Traitement de sortie", "Traitements arrêtés ou modifiés", "Résultats en attente", "Suivi",
+                            "Allergies", "Modifications thérapeutiques"})
+_NUMBERED_LINE = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\d{1,2}|[IVX]{1,5})[ \t]*[.)][ \t]+[A-ZÀ-Ý][^\n.;]{2,58}$")
+
+
+def _unknown_heading(line: str, numbered_doc: bool) -> str | None:
+    """Title of a line that is a heading of a name we do not know (« Examens à prévoir : »,
+    « 10. Organisation de la suite » in a numbered report): it ends the list before it."""
+    s = line.strip()
+    if not s or _LIST_ITEM.match(s) or any(ch.isdigit() for ch in s.lstrip("0123456789IVX#.) \t")):
+        return None
+    if numbered_doc and _NUMBERED_LINE.match(s):
+        return s
+    words = len(s.split())
+    if (s.endswith(":") and len(s) < 50 and words <= 5) or (s.isupper() and len(s) < 50 and words <= 6) \
+            or s.startswith("#"):
+        return s
+    return None
+
+
+#: Key words that name a list section when its heading is not a known one (« 8. Ce qui a été
+#: arrêté », « Examens à récupérer : »), tried in order on the folded heading.
+_KEYWORD_NAMES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"arret|stopp|modifi|change|suspen|interromp"), "Traitements arrêtés ou modifiés"),
+    (re.compile(r"attente|a recuperer|a venir|attendu"), "Résultats en attente"),
+    (re.compile(r"suivi|rendez-vous|\brdv\b|\bsuites?\b|a prevoir"), "Suivi"),
+)
+
+
+def _keyword_name(title: str) -> str | None:
+    key = section_key(_NUMBERED.sub("", title))
+    return next((name for pat, name in _KEYWORD_NAMES if pat.search(key)), None)
+
+
 def _split_report(text: str, inline: bool) -> list[Section]:
     out: list[Section] = []
     name, title, head, body = None, "", 0, 0
-    for s, e in line_spans(text):
+    spans = list(line_spans(text))
+    # a report whose known headings are numbered (« 1. Motif », « 2. Antécédents ») numbers all of them
+    numbered_doc = sum(1 for s, e in spans if _NUMBERED.match(text[s:e]) and parse_heading(text[s:e])) >= 2
+    for s, e in spans:
         line = text[s:e]
         h = parse_heading(line, inline=inline)
+        if h is None and name in _LIST_SECTIONS and (other := _unknown_heading(line, numbered_doc)):
+            out.append(Section(name, head, body, s, title))
+            name, title, head, body = _keyword_name(other), other, s, min(e + 1, len(text))
+            continue
         if h is None:
             tr = _trailing(line)
             if tr:  # the heading starts inside the line; its content starts on the next line
@@ -350,7 +444,19 @@ def _split_report(text: str, inline: bool) -> list[Section]:
         name, title, head = h.name, h.title, s
         body = s + h.body if h.inline else min(e + 1, len(text))
     out.append(Section(name, head, body, len(text), title))
-    return [sec for sec in out if sec.end > sec.heading_start]
+    return _place_positional([sec for sec in out if sec.end > sec.heading_start])
+
+
+def _place_positional(sections: list[Section]) -> list[Section]:
+    """Give each :data:`POSITIONAL` heading its meaning from its place (before / after the closing sections)."""
+    closed, out = False, []
+    for sec in sections:
+        meanings = POSITIONAL.get(section_key(sec.title)) if sec.title else None
+        if meanings:
+            sec = Section(meanings[1] if closed else meanings[0], sec.heading_start, sec.start, sec.end, sec.title)
+        closed = closed or sec.name in _CLOSING
+        out.append(sec)
+    return out
 
 
 _SENTENCE_TITLE = re.compile(r"(?:^|(?<=[.!?\n]))\s*(?P<title>[^\W\d_][\w'’/+ -]{0,60}?)\s*:(?!\d)")

@@ -9,8 +9,12 @@ declared ones.
   (« compte rendu d'hospitalisation », « CRO », « ordonnance », « résultats d'analyses »…); the
   title line wins over the body, and the most specific kind wins over generic words.
 * **date** — a date after a cue of the document's own date (« le », « fait le », « sortie le »,
-  « validé le », « Valmont, le ») in the first lines, else the first date that is not a birth
-  date; a hospital report is dated by its discharge date when it states one.
+  « validé le », « Valmont, le ») in the first lines, else the first date that is neither a birth
+  date nor an admission date; a hospital report is dated by its discharge date when it states one
+  (« sortie le », « du … au … », « 5 → 9 octobre »), a lab report without such a cue by its latest
+  sample (cumulative tables). A birth date is recognised by its cue (« né(e)
+  le », « DDN ») and, when the patient is known, by being the patient's birth date: identity lines
+  of lab and operative reports often write it bare (« LAURENT Yvonne - 05/03/1938 - IPP … »).
 * **stay** — the stay of ``patient.json`` whose dates contain the document's date (a report
   written up to :data:`STAY_GRACE_DAYS` days after discharge still belongs to it).
 
@@ -49,19 +53,22 @@ STAY_GRACE_DAYS = 7
 #: Document kinds, most specific first: (type, folded patterns). Patterns are matched on folded text.
 KINDS: list[tuple[str, tuple[str, ...]]] = [
     ("compte_rendu_operatoire", (r"compte[- ]rendu operatoire", r"\bcro\b", r"protocole operatoire",
-                                 r"compte[- ]rendu d'intervention")),
+                                 r"compte[- ]rendu d'intervention", r"\bcoronarographie", r"\bangioplastie",
+                                 r"\bcatheterisme", r"compte[- ]rendu d'acte")),
     ("anatomopathologie", (r"anatomo[- ]?path", r"\banapath", r"examen histologique", r"cytologi")),
     ("rcp", (r"reunion de concertation", r"\brcp\b")),
     ("chimiotherapie", (r"chimiotherapie", r"\bcure\b.*\bc\d", r"hopital de jour d'oncologie")),
     ("compte_rendu_hospitalisation", (r"compte[- ]rendu d'hospitalisation", r"\bcrh\b", r"lettre de sortie",
                                       r"compte[- ]rendu de sortie", r"lettre de liaison", r"hospitalis[ea]\w* du\b",
-                                      r"sejour du\b", r"synthese d'hospitalisation")),
+                                      r"sejour du\b", r"synthese d'hospitalisation", r"fin d'hospitalisation",
+                                      r"compte[- ]rendu de sejour", r"courrier de sortie", r"resume de sejour",
+                                      r"\bsejour\s*:")),
     ("ordonnance", (r"\bordonnance\b", r"prescription medicale de sortie")),
     ("biologie", (r"resultats? d'analyses", r"laboratoire", r"biologie medicale", r"\bbilan biologique",
                   r"hemogramme", r"biochimie")),
     ("imagerie", (r"\bscanner\b", r"\btdm\b", r"\birm\b", r"radiographie", r"echographie", r"imagerie",
                   r"angioscanner", r"\bscintigraphie", r"\bpet[- ]?scan")),
-    ("transmissions_infirmieres", (r"transmissions?", r"note infirmiere", r"\bide\b", r"soins infirmiers",
+    ("transmissions_infirmieres", (r"transmissions?", r"\binfirmier(?:e|s|es)?\b", r"\bide\b", r"soins infirmiers",
                                    r"dossier de soins")),
     ("lettre_adressage", (r"lettre d'adressage", r"je vous adresse", r"merci de recevoir", r"cher confrere",
                           r"chere consoeur")),
@@ -70,9 +77,11 @@ KINDS: list[tuple[str, tuple[str, ...]]] = [
 _KIND_RES = [(kind, [re.compile(p) for p in pats]) for kind, pats in KINDS]
 
 #: Cues before a date that is the document's own date; "sortie" cues date hospital reports.
-_OWN_DATE_CUE = re.compile(r"(?:\ble|fait le|date|edite le|valide le|redige le|, le|preleve le|realise le)\s*:?\s*$")
-_EXIT_CUE = re.compile(r"(?:sortie|au)\s*(?:le|du)?\s*:?\s*$")
-_BIRTH_CUE = re.compile(r"(?:ne|nee|ne\(e\)|naissance|ddn)\s*(?:le)?\s*:?\s*$")
+_OWN_DATE_CUE = re.compile(r"(?:\ble|fait le|date|edite le|valide le|redige le|, le|preleve le|prelevement|realise le)\s*:?\s*$")
+_EXIT_CUE = re.compile(r"(?:sortie|au|→|->)\s*(?:le|du)?\s*:?\s*$")
+_BIRTH_CUE = re.compile(r"(?:\bne|\bnee|\bne\(e\)|naissance|\bddn)\b[^\n\d]{0,25}$")
+#: the admission date is not the date of a nursing note or a report written during the stay
+_ENTRY_CUE = re.compile(r"(?:entree|admission|admise?|arrivee)\s*(?:le|du)?\s*:?\s*$")
 
 
 @dataclass(frozen=True)
@@ -108,24 +117,28 @@ def _names_kind(line: str) -> bool:
     return any(p.search(folded) for _, pats in _KIND_RES for p in pats)
 
 
-def infer_date(text: str, kind: str) -> date | None:
-    """The document's own date (see module docstring)."""
-    head = text[:HEAD_CHARS]
-    dated = [m for m in find_dates(head) if m.date is not None]
+def infer_date(text: str, kind: str, birth_date: date | None = None) -> date | None:
+    """The document's own date (see module docstring); ``birth_date`` is never chosen."""
+    def cue(m, pattern: re.Pattern, width: int = 30) -> bool:
+        return bool(pattern.search(fold(text[max(0, m.start - width):m.start])))
+
+    def usable(m) -> bool:
+        return m.date is not None and m.date != birth_date and not cue(m, _BIRTH_CUE)
+
+    head = [m for m in find_dates(text[:HEAD_CHARS]) if usable(m)]
     if kind == "compte_rendu_hospitalisation":
-        exits = [m.date for m in find_dates(text[:3 * HEAD_CHARS]) if m.date
-                 and _EXIT_CUE.search(fold(text[max(0, m.start - 20):m.start]))]
+        exits = [m.date for m in find_dates(text[:3 * HEAD_CHARS]) if usable(m) and cue(m, _EXIT_CUE, 20)]
         if exits:
             return max(exits)
-    own = [m.date for m in dated if _OWN_DATE_CUE.search(fold(head[max(0, m.start - 20):m.start]))
-           and not _BIRTH_CUE.search(fold(head[max(0, m.start - 20):m.start]))]
+    own = [m.date for m in head if cue(m, _OWN_DATE_CUE, 20) and not cue(m, _ENTRY_CUE, 20)]
     if own:
         return own[0]
-    rest = [m.date for m in dated if not _BIRTH_CUE.search(fold(head[max(0, m.start - 20):m.start]))]
+    if kind == "biologie" and head:  # a cumulative report is dated by its latest sample
+        return max(m.date for m in head)
+    rest = sorted(head, key=lambda m: cue(m, _ENTRY_CUE, 20))  # admission dates last, order kept otherwise
     if rest:
-        return rest[0]
-    body = [m.date for m in find_dates(text) if m.date
-            and not _BIRTH_CUE.search(fold(text[max(0, m.start - 20):m.start]))]
+        return rest[0].date
+    body = [m.date for m in find_dates(text) if usable(m)]
     return body[0] if body else None
 
 
@@ -138,10 +151,11 @@ def stay_for(day: date | None, stays: list[Stay]) -> str | None:
     return max(hits, key=lambda s: s.entry_date).id if hits else None
 
 
-def infer_metadata(text: str, file_name: str, stays: list[Stay]) -> InferredMetadata:
-    """Type, date, title and stay of an undeclared document (``file_name`` is the title of last resort)."""
+def infer_metadata(text: str, file_name: str, stays: list[Stay], birth_date: date | None = None) -> InferredMetadata:
+    """Type, date, title and stay of an undeclared document (``file_name`` is the title of last resort;
+    ``birth_date``, the patient's, is never taken for the document's date)."""
     head = text[:HEAD_CHARS]
     title = infer_title(head) or file_name
     kind = infer_type(head, title)
-    day = infer_date(text, kind)
+    day = infer_date(text, kind, birth_date)
     return InferredMetadata(type=kind, date=day, title=title, stay_id=stay_for(day, stays))

@@ -19,6 +19,11 @@ STAYS = [Stay(id="S1", unit="Cardiologie", entry_date=date(2026, 2, 9), exit_dat
     ("Note infirmière : patient douloureux, EVA 6/10.", "transmissions_infirmieres"),
     ("SCANNER THORACIQUE INJECTÉ\nRéalisé le 10/02/2026", "imagerie"),
     ("Quelques mots sans type.", "autre"),
+    # other authors' names for the same kinds
+    ("Pneumologie\nCourrier de fin d'hospitalisation\nCher confrère, voici le résumé", "compte_rendu_hospitalisation"),
+    ("Néphrologie\nCompte-rendu de séjour\nSéjour : 5 → 9 octobre 2026", "compte_rendu_hospitalisation"),
+    ("Salle de cathétérisme\nCoronarographie et angioplastie en urgence", "compte_rendu_operatoire"),
+    ("Cardiologie\nFiche de liaison infirmière (sortie)\nOrdonnance de bilan remise", "transmissions_infirmieres"),
 ])
 def test_type_from_the_first_lines(text, kind):
     assert infer_metadata(text, "doc", STAYS).type == kind
@@ -27,6 +32,27 @@ def test_type_from_the_first_lines(text, kind):
 def test_birth_date_is_not_the_document_date():
     m = infer_metadata("Patient né le 14/06/1946\nConsultation du 23/03/2026", "doc", STAYS)
     assert m.date == date(2026, 3, 23) and m.type == "consultation"
+
+
+def test_bare_birth_date_of_an_identity_line_is_not_the_document_date():
+    """Lab and operative reports write the birth date without a cue; the patient's is never chosen."""
+    text = "CRO\nBENALI Karim, 17/08/1979, IPP 80042298\nIntervention du 05.04.26 - Opérateur : Dr MASSON"
+    assert infer_metadata(text, "doc", STAYS).date == date(1979, 8, 17)  # unknown patient: first date
+    assert infer_metadata(text, "doc", STAYS, birth_date=date(1979, 8, 17)).date == date(2026, 4, 5)
+    text = "CRH\nPatiente : LAURENT Yvonne, née COLIN le 05/03/1938\nNFS du 14/09/2026"
+    assert infer_metadata(text, "doc", STAYS).date == date(2026, 9, 14)  # cue several words before
+
+
+def test_report_dated_by_the_end_of_an_arrow_range_and_notes_not_by_admission():
+    text = "Compte rendu d'hospitalisation\nDates : 07/02/2026 → 16/02/2026, sortie en SMR"
+    assert infer_metadata(text, "doc", STAYS).date == date(2026, 2, 16)
+    text = "Transmissions ciblées\nMme X, entrée le 20/07/26 en soins libres\n21/07/26 - nuit : RAS"
+    assert infer_metadata(text, "doc", STAYS).date == date(2026, 7, 21)
+
+
+def test_cumulative_lab_report_is_dated_by_its_latest_sample():
+    text = "Laboratoire\nNFS :\nDate | Hb\n07/09/2026 | 11,8\n09/09/2026 | 7,4\n14/09/2026 | 9,8\n"
+    assert infer_metadata(text, "doc", STAYS).date == date(2026, 9, 14)
 
 
 def test_hospital_report_is_dated_by_its_discharge_and_assigned_to_its_stay():

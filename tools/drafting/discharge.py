@@ -117,6 +117,8 @@ class _Builder:
         self.docs = record.stay_docs(self.stay)
         self.ordered = _ordered(self.docs)
         self.crh = next((d for d in self.ordered if d.is_crh), None)
+        #: exit-list lines that stop a drug (filled by :meth:`treatments`)
+        self.stopped_in_list: list[tuple[Medication, SourceDoc]] = []
 
     # ------------------------------------------------------------------ helpers
     def add(self, sec: DraftSection) -> None:
@@ -346,6 +348,7 @@ class _Builder:
                                            "dans les documents du séjour.")
         else:
             doc = out.doc
+            self.stopped_in_list = [(m, doc) for m in out.stopped]
             text_lines, cits = [], []
             for m in out.meds:
                 text_lines.append(f"- {m.line}")
@@ -395,7 +398,11 @@ class _Builder:
                                         f"« {doc.title} ».")
 
     def _reason(self, med: Medication) -> tuple[str, DraftCitation] | None:
-        """The record's reason for a change: a line of "Traitements arrêtés ou modifiés", else a sentence."""
+        """The record's reason for a change: a line of the exit list saying the drug is stopped, a line
+        of "Traitements arrêtés ou modifiés", else a sentence."""
+        for cand, doc in self.stopped_in_list:
+            if cand.same_drug(med):
+                return (cand.posology or cand.line), doc.cite(cand.start, cand.end)
         for doc in self.ordered:
             for sec in doc.find_sections("Traitements arrêtés ou modifiés", "Modifications thérapeutiques"):
                 a, b = doc.body(sec)
@@ -422,6 +429,7 @@ class _Builder:
                 change_lines += [(m, doc) for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s))]
             if change_lines:
                 break
+        change_lines += [cm for cm in self.stopped_in_list if not any(cm[0].same_drug(c) for c, _ in change_lines)]
         if entry is None:
             self.d.missing.append("Traitement à l'entrée : non retrouvé dans les documents du séjour ; "
                                   "conciliation d'entrée et de sortie impossible.")

@@ -32,6 +32,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+from knowledge.drugs import drug_names
 from knowledge.french import fold, fold_chars
 from knowledge.sections import Section, line_spans, numbered_sections, split_sections
 from medassist.schemas import Patient, Stay
@@ -129,7 +130,7 @@ def _undash(text: str, s: int, e: int) -> tuple[int, int]:
 _NUM = r"(?:\d{1,3}(?:[  ]\d{3})+|\d+)(?:[.,]\d+)?"
 DOSE_UNIT = (r"(?:mg/m²|mg/m2|mg/kg|µg/kg|μg/kg|UI/kg|mg|µg|μg|mcg|microgrammes?|milligrammes?|ng|g|"
              r"UI(?:\s*anti-?Xa)?|U|ml|mL|%)")
-_DOSE = re.compile(rf"(?<![\w,./]){_NUM}(?:\s*/\s*{_NUM}){{0,3}}\s*{DOSE_UNIT}"
+_DOSE = re.compile(rf"(?<![\w,./])(?:(?<!de ){_NUM}\s+à\s+{_NUM}|{_NUM}(?:\s*/\s*{_NUM}){{0,3}})\s*{DOSE_UNIT}"
                    rf"(?:\s*/\s*(?:{_NUM}\s*{DOSE_UNIT}|(?:{_NUM}\s*)?(?:ml|mL|j|jour|24\s*h|h|g)))?(?![\w²])")
 _DURATION = re.compile(
     r"(?:pendant|durant|sur)\s+(?:encore\s+)?\d+\s*(?:à\s*\d+\s*)?(?:jours?|semaines?|mois|ans?|heures?|h)\b[^,;)]*"
@@ -146,6 +147,13 @@ _NOT_DRUG_WORDS = frozenset({"rpps", "adeli", "finess", "ipp", "nir", "ins", "te
                              "ecbu", "ecg", "irm", "tdm", "tep", "scanner", "echographie", "radiographie", "bilan",
                              "consultation", "rendez-vous", "rdv", "note", "attention", "important", "allergie",
                              "allergies", "patient", "patiente", "poids", "taille", "date"})
+#: An action written before the drug in a change list: « STOP spironolactone », « Arrêt du ramipril ».
+_ACTION_LEAD = re.compile(r"^(?:STOP|Stop|stop|Arr[êe]t(?:\s+(?:du|des|de\s+la|de\s+l['’]|de|d['’]))?|"
+                          r"Ajout(?:\s+(?:du|des|de\s+la|de\s+l['’]|de|d['’]))?|"
+                          r"Introduction(?:\s+(?:du|des|de\s+la|de\s+l['’]|de|d['’]))?)\s*(?=[A-Za-zÀ-ÿ])")
+#: Where a drug's name ends in a change line: « Ramipril diminué de 10 à 2,5 mg/j », « Lantus augmentée… ».
+_NAME_END = re.compile(r"\s(?=(?:diminu|augment|major|r[ée]duit|arr[êe]t[ée]|stopp|remplac|pass[ée]|introdu|d[ée]but|"
+                       r"suspendu|interromp|poursuivi|ajout|nouvea|inchang|relai|relay)\w*\b)", re.I)
 _MERGED_PROSE = re.compile(r"(?<=[a-zà-ÿ0-9)\]]) (?=(?!(?:Dr|Pr|Mme|M)\b)[A-ZÀ-Ý][a-zà-ÿ'’]+\b)")
 
 
@@ -211,12 +219,15 @@ def drug_key(name: str) -> tuple[str, frozenset[str]]:
     return key, frozenset(aliases)
 
 
-def parse_medication(item: str, start: int = 0) -> Medication | None:
+def parse_medication(item: str, start: int = 0, *, in_list: bool = False) -> Medication | None:
     """Parse one list item; None when it does not look like a medication line.
 
-    A medication line starts with a drug name in capitals (``RAMIPRIL``, ``ACIDE FOLIQUE``) — which
-    keeps out "Substitut de sel…" or "NFS à J8" — and optionally has a dose and a posology after
-    the first colon.
+    A medication line starts with a drug name in capitals (``RAMIPRIL``, ``ACIDE FOLIQUE``) or with
+    a word of the ATC lexicon (:func:`knowledge.drugs.drug_names`: ``Atorvastatine``, ``kardégic``)
+    — which keeps out "Substitut de sel…" or "NFS à J8" — and optionally has a dose and a posology
+    after the first colon. ``in_list``: the item belongs to a treatment list (« Traitement de
+    sortie »), where any name of four letters or more followed by a dose is a drug (« Lokelma 5 g »,
+    a brand too recent for the lexicon).
     """
     m = _DASH.match(item)
     body = item[m.end():] if m else item
@@ -228,6 +239,13 @@ def parse_medication(item: str, start: int = 0) -> Medication | None:
     if not body_stripped:
         return None
     lead = len(body) - len(body.lstrip())
+    action = _ACTION_LEAD.match(body_stripped)
+    if action:  # « STOP spironolactone 25 mg (hyperkaliémie) »: the drug follows the action
+        rest = body_stripped[action.end():]
+        if rest and re.match(r"[A-Za-zÀ-ÿ]{4,}", rest) and (fold(rest.split()[0]) in drug_names()
+                                                           or rest.split()[0].isupper()):
+            lead += action.end()
+            body_stripped = rest
     head, sep, posology = body_stripped.partition(" : ")
     if not sep:
         head, sep, posology = body_stripped.partition(": ")
@@ -239,10 +257,19 @@ def parse_medication(item: str, start: int = 0) -> Medication | None:
         return None
     dm = _DOSE.search(head)
     is_caps = word.upper() == word and sum(ch.isalpha() for ch in word) >= 3
-    if not is_caps or (sum(ch.isalpha() for ch in word) < 4 and not dm):
+    # other authors write « Atorvastatine 80 mg », « kardégic (aspirine) 75 mg »: a word of the ATC
+    # lexicon counts like capitals
+    known = fold(word) in drug_names() or fold(word.split("-")[0]) in drug_names()  # « Amoxicilline-acide … »
+    listed = in_list and dm is not None and sum(ch.isalpha() for ch in word) >= 4
+    if not (is_caps or known or listed) or (sum(ch.isalpha() for ch in word) < 4 and not dm):
         return None
     name = head[: dm.start()].strip(" ,") if dm else head.strip()
     dose = dm.group(0).strip() if dm else None
+    verb = _NAME_END.search(name)
+    if verb and verb.start() > 0:  # « Ramipril diminué de 10 à » -> « Ramipril »; the change stays in the line
+        name = name[: verb.start()].strip(" ,")
+        if not posology:
+            posology = head[verb.start():].strip()
     if dose is not None and re.search(r"/\s*m[lL]$", dose) and _DOSE.search(posology):
         dose = None  # "100 UI/ml" is a concentration: the dose is in the posology ("24 UI le soir")
     if dose is None:
@@ -421,6 +448,21 @@ class TreatmentList:
     doc: SourceDoc
     section: Section | None
     meds: list[Medication]
+    #: lines of the list that say the drug is stopped (« Alprazolam 0,25 mg : stoppé, en raison de… »):
+    #: not part of the treatment, reported as stopped with their own words as the reason
+    stopped: list[Medication] = field(default_factory=list)
+
+
+#: A list item whose drug is stopped, not prescribed (« arrêtée le jour de la sortie », « STOP »).
+_STOPPED_ITEM = re.compile(r"\b(?:stoppee?s?|arretee?s?|suspendue?s?|interrompue?s?|stop)\b")
+_RESUMED = re.compile(r"\b(?:reprise?s?|reprendre|repris)\b")
+
+
+def is_stopped_item(med: Medication) -> bool:
+    """The line says the drug is stopped at discharge (and not resumed)."""
+    n = fold(med.posology or med.line)
+    first = re.split(r"[,;(]|\bpuis\b", n, maxsplit=1)[0]  # « 1 cp le soir 15 j, puis stop » is a taper
+    return bool(_STOPPED_ITEM.search(first)) and not _RESUMED.search(n)
 
 
 def treatment_list(doc: SourceDoc, names: tuple[str, ...] = TREATMENT_LIST_SECTIONS, *,
@@ -430,9 +472,10 @@ def treatment_list(doc: SourceDoc, names: tuple[str, ...] = TREATMENT_LIST_SECTI
     for name in names:
         for sec in doc.find_sections(name):
             a, b = doc.body(sec)
-            meds = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s))]
-            if meds:
-                return TreatmentList(doc, sec, meds)
+            meds = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s, in_list=True))]
+            kept = [m for m in meds if not is_stopped_item(m)]
+            if kept:
+                return TreatmentList(doc, sec, kept, [m for m in meds if is_stopped_item(m)])
     if whole_prescription and doc.doc_type == "ordonnance":
         meds = doc.medications()
         if meds:

@@ -1,0 +1,130 @@
+"""The lettre de liaison from reports written in other hands (issue #14): other heading names, drugs
+in lower case or brand first, drugs stopped inside the exit list, unknown headings ending a list.
+
+No model, no index: a synthetic record of one stay, built as ``tools.drafting`` reads it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from knowledge.sections import split_sections
+from medassist.schemas import Patient
+from tools.drafting.discharge import build_discharge
+from tools.drafting.extract import Record, SourceDoc, parse_medication
+
+PATIENT = Patient.model_validate({
+    "id": "T002", "identity": {"first_name": "Marie", "last_name": "ESSAI", "sex": "F", "birth_date": "1944-05-06",
+                               "ipp": "80000002"},
+    "gp": {"name": "Dr Anne MÉDECIN"},
+    "stays": [{"id": "S1", "unit": "Pneumologie", "entry_date": "2026-01-12", "exit_date": "2026-01-21"}],
+})
+
+#: A numbered report in another voice: « Ordonnance de sortie » holding two stopped drugs, an unknown
+#: heading « 8. Ce qui a été arrêté », « 9. En attente », « 10. Organisation de la suite ».
+REPORT = """Courrier de fin d'hospitalisation
+Séjour en pneumologie du 12/01/26 au 21/01/26
+
+1. Motif
+
+Exacerbation de BPCO.
+
+2. Antécédents et terrain
+
+BPCO GOLD 3.
+
+3. Traitement habituel
+
+- alprazolam 0,25 mg : 1 cp le soir
+- Amlodipine 5 mg : 1 cp le matin
+
+7. Ordonnance de sortie
+
+- Trimbow (béclométasone/formotérol/glycopyrronium) 87/5/9 µg : 2 inhalations matin et soir
+- Amlodipine 5 mg : 1 cp le matin
+- Lokelma 5 g : 1 sachet par jour
+- Enoxaparine 4000 UI/j : arrêtée le jour de la sortie, la patiente n'étant plus alitée
+
+8. Ce qui a été arrêté
+
+- Alprazolam 0,25 mg : stoppé, en raison de l'hypercapnie
+
+9. En attente
+
+Dosage de l'alpha-1-antitrypsine.
+
+10. Organisation de la suite
+
+- Consultation avec le Dr Nathalie BRUNET le 2 mars 2026 à 9h
+- Kinésithérapie respiratoire en ville 2 fois par semaine
+"""
+
+
+def _letter(text: str):
+    doc = SourceDoc(doc_id="T002-doc01", title="Courrier de fin d'hospitalisation", doc_type="compte_rendu_hospitalisation",
+                    date=date(2026, 1, 21), text=text, stay_id="S1")
+    draft = build_discharge(Record(patient=PATIENT, docs=[doc]), "S1")
+    return draft, {s.key: s.text for s in draft.sections}
+
+
+def test_other_hands_report_fills_treatments_changes_pending_and_follow_up():
+    draft, sec = _letter(REPORT)
+    out = sec["traitement_sortie"]
+    assert "Trimbow" in out and "Amlodipine 5 mg" in out and "Lokelma 5 g" in out  # brand first, lower case, new brand
+    assert "Enoxaparine" not in out  # stopped inside the list: not part of the treatment
+    changes = sec["traitements_modifies"]
+    assert "Enoxaparine" in changes and "plus alitée" in changes  # its reason, from its own line
+    assert "alprazolam" in changes.lower() and "hypercapnie" in changes
+    assert "alpha-1-antitrypsine" in sec["resultats_attente"]
+    assert "Organisation" not in sec["resultats_attente"]  # the pending list ends at the next numbered heading
+    assert "Dr Nathalie BRUNET" in sec["suivi"] and "Kinésithérapie" in sec["suivi"]
+    quotes = [c for s in draft.sections for c in s.citations if c.doc_id == "T002-doc01"]
+    assert quotes and all(REPORT[c.start:c.end] == c.quote for c in quotes)  # every quote is exact
+
+
+def test_a_taper_ending_in_stop_is_still_prescribed():
+    text = REPORT.replace("- Lokelma 5 g : 1 sachet par jour",
+                          "- Oxazépam 10 mg : 1 cp matin et soir 15 j, puis 1 cp le soir 15 j, puis stop")
+    _, sec = _letter(text)
+    assert "Oxazépam 10 mg" in sec["traitement_sortie"]
+
+
+@pytest.mark.parametrize("line,key,dose", [
+    ("- Kardégic (aspirine) 75 mg : 1 sachet/j au déjeuner", "kardegic", "75 mg"),
+    ("- Atorvastatine 80 mg : 1 cp le soir", "atorvastatine", "80 mg"),
+    ("- Amoxicilline-acide clavulanique 1 g/125 mg : 1 sachet 3 fois par jour", "amoxicilline acide clavulanique",
+     "1 g/125 mg"),
+    ("- Insuline lispro (Humalog) 4 à 8 UI avant chaque repas", "insuline lispro", "4 à 8 UI"),
+    ("- STOP spironolactone 25 mg (hyperkaliémie sévère)", "spironolactone", "25 mg"),
+    ("- Ramipril diminué de 10 à 2,5 mg/j (hyperkaliémie)", "ramipril", "2,5 mg/j"),
+])
+def test_medication_lines_written_by_others(line, key, dose):
+    m = parse_medication(line)
+    assert m is not None and (m.key, m.dose) == (key, dose)
+
+
+def test_prose_is_not_a_medication_outside_a_list():
+    assert parse_medication("- Substitut de sel à éviter") is None
+    assert parse_medication("- Lokelma 5 g : 1 sachet") is None  # unknown word, not in a treatment list
+    assert parse_medication("- Lokelma 5 g : 1 sachet", in_list=True).key == "lokelma"
+
+
+def test_suites_means_the_course_before_the_conclusion_and_the_follow_up_after():
+    text = "SUITES\nLever J1.\nCONCLUSIONS\nFracture opérée.\nSUITES\nRDV J45.\n"
+    assert [s.name for s in split_sections(text) if s.name] == ["Évolution", "Conclusion", "Suivi"]
+
+
+@pytest.mark.parametrize("heading,name", [
+    ("Ordonnance de sortie", "Traitement de sortie"), ("TRAITEMENT À LA SORTIE", "Traitement de sortie"),
+    ("Modifications du traitement :", "Traitements arrêtés ou modifiés"),
+    ("MÉDICAMENTS ARRÊTÉS OU MODIFIÉS", "Traitements arrêtés ou modifiés"),
+    ("RÉSULTATS NON ENCORE DISPONIBLES", "Résultats en attente"), ("Examens à récupérer :", "Résultats en attente"),
+    ("Suites à donner :", "Suivi"), ("Suivi proposé", "Suivi"), ("Devenir", "Suivi"),
+    ("Traitement Avant l'Entrée", "Traitement à l'entrée"), ("MÉDICAMENTS (3 MOIS)", "Traitement"),
+    ("Synthèse Diagnostique", "Conclusion"), ("En résumé :", "Conclusion"), ("Déroulement :", "Évolution"),
+])
+def test_heading_names_of_other_hospitals(heading, name):
+    sections = split_sections(f"{heading}\n- contenu\n")
+    assert sections[-1].name == name
