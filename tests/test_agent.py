@@ -436,12 +436,18 @@ def test_draft_reject_and_invalid_decision(graph, lexical_service):
 def test_coder_cannot_draft_but_admin_can_convene(graph, lexical_service):
     refused = ask(graph, CODER, "P001", "Rédige la lettre de liaison", service=lexical_service, mode="extractive")
     assert refused.refused and refused.answer.startswith("Accès refusé") and refused.interrupt is None
+    from datetime import date, timedelta
+
+    future = (date.today() + timedelta(days=30)).strftime("%d/%m/%Y")
     conv = ask(graph, SECRETARY, "P001", "Prépare une convocation pour une consultation de cardiologie le "
-               "15/06/2026 à 10h00", service=lexical_service, mode="extractive")
+               f"{future} à 10h00", service=lexical_service, mode="extractive")
     assert not conv.refused and conv.intent == "draft_appointment"
-    assert conv.interrupt is not None or conv.error  # a draft to validate, or a French reason why not
-    if conv.interrupt is None:
-        assert conv.answer and not conv.answer.isascii()
+    # the request names the specialty, a future date and the hour: a draft to validate, not an error
+    assert conv.interrupt is not None and not conv.error, conv.answer
+    past = (date.today() - timedelta(days=30)).strftime("%d/%m/%Y")
+    late = ask(graph, SECRETARY, "P001", f"Prépare une convocation en cardiologie le {past} à 10h00",
+               service=lexical_service, mode="extractive", thread="past")
+    assert late.interrupt is None and "dans le passé" in late.answer
 
 
 @pytest.mark.slow
@@ -586,6 +592,9 @@ def test_local_llama_generative_plumbing(lexical_service, graph, tmp_path):
         events: list[dict] = []
         ans = run_turn(DOCTOR, "P001", "Quelle fraction d'éjection à l'échographie ?", graph=graph, context=ctx,
                        thread_id="llama", stream=events.append)
-    assert ans.mode in ("generative", "extractive") and ans.citations
-    assert ("Mode génératif" in ans.answer) or ("Mode extractif" in ans.answer)
+    # SmolLM2 may be refused by the verifier (it knows no medicine): the answer then falls back to
+    # the extractive one, and says so; either way the mode line must tell the truth
+    assert ans.citations
+    assert ("Mode génératif" in ans.answer) == (ans.mode == "generative")
+    assert ("Mode extractif" in ans.answer) == (ans.mode == "extractive")
     assert [e["node"] for e in events if e["type"] == "step"][-1] == "finalize"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -163,21 +162,19 @@ def test_labels_within(cat):
     assert cat.labels_within({"toux"}) == []  # single words are left to exact matching
 
 
-def test_load_time_after_cache_and_lookup_speed(tmp_path):
+def test_second_load_reads_the_cache_without_rebuilding(tmp_path, monkeypatch):
+    """Speed is measured by the bench (``medassist bench``); here: the cache is really used."""
+    import knowledge.cim10 as cim10
+
     load_catalogue(cache_dir=tmp_path)  # builds and writes the pickle
     assert list(tmp_path.glob("cim10_catalogue_*.pkl"))
-    t0 = time.perf_counter()
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("le catalogue a été reconstruit malgré le cache")
+
+    monkeypatch.setattr(cim10, "_build_state", no_rebuild)
     cat2 = load_catalogue(cache_dir=tmp_path)
-    elapsed = time.perf_counter() - t0
-    assert len(cat2) == 42_886
-    assert elapsed < 1.0, f"chargement depuis le cache : {elapsed:.2f} s"
-    cat2.get("I50.02")
-    n = 100_000
-    t0 = time.perf_counter()
-    for _ in range(n):
-        cat2.get("I50.02")
-    per_lookup = (time.perf_counter() - t0) / n
-    assert per_lookup < 1e-6, f"{per_lookup * 1e9:.0f} ns par recherche"
+    assert len(cat2) == 42_886 and cat2.get("I50.02") is not None
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path):

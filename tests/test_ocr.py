@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -83,9 +82,7 @@ def _words(text: str) -> str:
 def test_png_is_read_by_ocr_with_lines_headings_and_flags(tmp_path):
     f = tmp_path / "ordonnance.png"
     _page().save(f)
-    t = time.perf_counter()
     doc = parse_file(f)
-    seconds = time.perf_counter() - t
     assert doc.ocr and all(b.ocr for b in doc.blocks) and doc.pages == 1
     assert {b.page for b in doc.blocks} == {1}
     for b in doc.blocks:
@@ -96,7 +93,6 @@ def test_png_is_read_by_ocr_with_lines_headings_and_flags(tmp_path):
     assert "Traitement de sortie" in titles and "Antécédents" in titles
     lines = doc.text.split("\n")
     assert any(ln.startswith("- Apixaban") for ln in lines)  # one OCR line per line, bullet kept
-    assert seconds < 120, seconds  # ≈ 1-4 s here (2 shared cores)
 
 
 @needs_tesseract
