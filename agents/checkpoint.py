@@ -4,7 +4,8 @@
   opened with ``check_same_thread=False`` so a UI thread pool can share it (the saver serialises
   access with its own lock);
 * ``settings.database_url`` is a PostgreSQL URL: ``langgraph-checkpoint-postgres`` over a psycopg
-  connection pool (SQLAlchemy-style URLs such as ``postgresql+psycopg://`` are accepted);
+  connection pool (SQLAlchemy-style URLs such as ``postgresql+psycopg://`` are accepted: see
+  :func:`medassist.db.postgres_dsn`);
 * ``memory=True``: in-process ``InMemorySaver`` (unit tests that need no persistence).
 
 Threads are keyed by :func:`thread_id_for` = ``"<user>:<patient>"``: one conversation per user and
@@ -20,8 +21,6 @@ Example::
     >>> h.close()
     >>> thread_id_for("dr.martin", "P001")
     'dr.martin:P001'
-    >>> postgres_dsn("postgresql+psycopg://u@localhost:5432/test")
-    'postgresql://u@localhost:5432/test'
 
 Limits: the SQLite file allows one writer at a time (fine for one UI process); several UI
 processes should use PostgreSQL. Old threads are never pruned here.
@@ -29,14 +28,12 @@ processes should use PostgreSQL. Old threads are never pruned here.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from medassist.db import is_postgres_url, postgres_dsn
 from medassist.settings import Settings, get_settings
-
-_PG = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://", re.I)
 
 
 @dataclass
@@ -47,15 +44,6 @@ class CheckpointerHandle:
 
     def close(self) -> None:
         self._close()
-
-
-def is_postgres_url(url: str) -> bool:
-    return bool(url and _PG.match(url))
-
-
-def postgres_dsn(url: str) -> str:
-    """A libpq/psycopg DSN from a PostgreSQL URL, SQLAlchemy driver suffix removed."""
-    return _PG.sub("postgresql://", url, count=1)
 
 
 def sqlite_checkpoint_path(settings: Settings):

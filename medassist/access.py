@@ -37,9 +37,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, Field
-
-from medassist.schemas import Role
+from medassist import audit as audit_trail
+from medassist.schemas import Role, User  # User lives in the schemas (audit records it too); kept importable here
 
 
 class Action(str, Enum):
@@ -81,16 +80,6 @@ ACTION_LABELS_FR: dict[Action, str] = {
 ROLE_LABELS_FR = {Role.clinician: "médecin", Role.coder: "codeur (DIM)", Role.admin: "secrétariat"}
 
 
-class User(BaseModel):
-    username: str
-    role: Role
-    display_name: str = ""
-    patients: list[str] = Field(default_factory=lambda: ["*"])
-
-    def sees(self, patient_id: str) -> bool:
-        return "*" in self.patients or patient_id in self.patients
-
-
 class AccessDenied(PermissionError):
     """Refusal with a French message for the user."""
 
@@ -115,7 +104,5 @@ def authorize(user: User, action: Action, patient_id: str | None = None, *, audi
     if reason is None:
         return
     if audit:
-        from medassist.audit import record
-
-        record(user=user, action=action.value, patient_id=patient_id, tool=tool, outcome="denied")
+        audit_trail.record(user=user, action=action.value, patient_id=patient_id, tool=tool, outcome="denied")
     raise AccessDenied(reason)

@@ -9,7 +9,7 @@ Nothing here stores patient *text*: only identifiers (patient id, document ids).
 
 Example::
 
-    >>> from medassist.access import User; from medassist.schemas import Role
+    >>> from medassist.schemas import Role, User
     >>> record(user=User(username="u", role=Role.coder), action="code_cim10", patient_id="P001",
     ...        documents=["P001-D01"], tool="coding")                     # doctest: +SKIP
 """
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select, text
 
+from medassist.db import engine_for
+from medassist.schemas import User
 from medassist.settings import get_settings
-
-if TYPE_CHECKING:
-    from medassist.access import User
 
 _meta = MetaData()
 audit_log = Table(
@@ -47,8 +45,6 @@ _ready: set[str] = set()
 
 
 def _engine():
-    from retrieval.docstore import engine_for
-
     settings = get_settings()
     url = settings.effective_database_url
     if url.startswith("sqlite"):

@@ -114,7 +114,7 @@ def corpus_service(_session_env):
             shutil.rmtree(cache, ignore_errors=True)
             build.rename(cache)
     from medassist import audit
-    from retrieval.docstore import engine_for
+    from medassist.db import engine_for
 
     reset_service()
     engine_for(settings.effective_database_url).dispose()  # the SQLite file is replaced below:

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from medassist.cli import app
+from ui.cli import app
 
 runner = CliRunner()
 

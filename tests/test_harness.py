@@ -40,9 +40,9 @@ def test_bench_backends_and_caps(tmp_path):
     from typer.testing import CliRunner
 
     from bench.retrieval_bench import _open_store, scale_latency
-    from medassist.cli import app
     from medassist.schemas import Chunk, Corpus
     from retrieval.store import ClientStore, Scope
+    from ui.cli import app
 
     rows = scale_latency([300], dim=32, queries=5, backends=("qdrant-edge", "qdrant-client-local"),
                          max_chunks={"qdrant-client-local": 100})
@@ -76,7 +76,7 @@ def test_quick_eval_is_the_ci_gate(corpus_service, tmp_path):
     from typer.testing import CliRunner
 
     from bench.harness import FLOORS, check_floors
-    from medassist.cli import app
+    from ui.cli import app
 
     res = CliRunner().invoke(app, ["eval", "--quick", "--check", "--report", str(tmp_path / "q"), "--json"])
     payload = json.loads(res.stdout)  # stderr holds the libraries' warnings

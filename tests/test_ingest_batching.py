@@ -91,7 +91,7 @@ def test_an_embedding_failure_is_reported_per_document_and_loses_nothing(service
 
 def test_cli_progress_on_a_log_prints_lines_with_rate_and_time_left(capsys):
     """Not a terminal (CI, `make run > log`): plain lines on stderr, the last one always printed."""
-    from medassist.cli import _ingest_progress
+    from ui.cli import _ingest_progress
 
     with _ingest_progress(every_s=3600) as update:
         update(IngestProgress(documents_done=1, documents_total=4))

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.embed
 PATIENTS = Path(__file__).resolve().parent.parent / "knowledge" / "patients"
 
 
-def _ingest_cmd(folder: Path) -> list[str]:
-    return [sys.executable, "-m", "medassist.cli", "ingest", str(folder), "--json"]
+#: enough patients for more than one embedding group (``retrieval.service.EMBED_GROUP`` chunks): the
+#: first group's documents are committed while the next group is still embedding, whatever the CPU
+PATIENT_IDS = ("P009", "P010", "P011", "P012", "P013", "P014")
+
+
+def _ingest_cmd(folders: list[Path]) -> list[str]:
+    return [sys.executable, "-m", "ui.cli", "ingest", *map(str, folders), "--json"]
 
 
 def _consistent(svc: RetrievalService, patient_id: str) -> tuple[int, int]:
@@ -32,8 +37,8 @@ def _consistent(svc: RetrievalService, patient_id: str) -> tuple[int, int]:
 
 def test_kill_mid_ingest_then_restart(tmp_path):
     env = dict(os.environ, MEDASSIST_DATA_DIR=str(tmp_path / "data"))
-    folder = PATIENTS / "P011"
-    proc = subprocess.Popen(_ingest_cmd(folder), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    folders = [PATIENTS / pid for pid in PATIENT_IDS]
+    proc = subprocess.Popen(_ingest_cmd(folders), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = tmp_path / "data" / "medassist.sqlite"
     deadline = time.time() + 240
     # wait until at least one document is committed, then kill hard in the middle of the batch
@@ -52,15 +57,15 @@ def test_kill_mid_ingest_then_restart(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 
-    done = subprocess.run(_ingest_cmd(folder), env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_ingest_cmd(folders), env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     settings = get_settings().model_copy(update={"data_dir": tmp_path / "data"})
     svc = RetrievalService(settings)
     try:
-        n_docs, n_chunks = _consistent(svc, "P011")
-        patient = svc.docs.get_patient("P011")
-        assert n_docs == len(patient.documents)
-        total = sum(d["chunks"] for d in svc.docs.list_documents(Corpus.patients, "P011"))
-        assert n_chunks == total  # no orphan chunk of the interrupted document
+        for pid in PATIENT_IDS:
+            n_docs, n_chunks = _consistent(svc, pid)
+            assert n_docs == len(svc.docs.get_patient(pid).documents)
+            total = sum(d["chunks"] for d in svc.docs.list_documents(Corpus.patients, pid))
+            assert n_chunks == total  # no orphan chunk of the interrupted document
     finally:
         svc.close()

@@ -19,8 +19,8 @@ time.sleep(60)
 
 
 def test_locked_index_gives_french_error(tmp_path, monkeypatch):
-    from medassist.cli import app
     from medassist.settings import get_settings
+    from ui.cli import app
 
     index = tmp_path / "data" / "index"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(index)], stdout=subprocess.PIPE, text=True)

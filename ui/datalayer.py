@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from agents.checkpoint import _PG, is_postgres_url
+from medassist.db import is_postgres_url, psycopg_url
 from medassist.settings import Settings
 
 FILES_ROUTE = "/medassist/files"
@@ -36,7 +36,7 @@ FILES_ROUTE = "/medassist/files"
 def async_url(settings: Settings) -> str:
     """The async SQLAlchemy URL of the Chainlit tables."""
     if is_postgres_url(settings.database_url):
-        return _PG.sub("postgresql+psycopg://", settings.database_url, count=1)
+        return psycopg_url(settings.database_url)
     return f"sqlite+aiosqlite:///{settings.data_dir / 'ui_chainlit.sqlite'}"
 
 

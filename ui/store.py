@@ -64,7 +64,7 @@ _ready: set[str] = set()
 
 
 def _engine(settings: Settings | None = None):
-    from retrieval.docstore import engine_for
+    from medassist.db import engine_for
 
     settings = settings or get_settings()
     url = settings.effective_database_url

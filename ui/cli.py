@@ -1,21 +1,24 @@
-"""The ``medassist`` command line.
+"""The ``medassist`` command line: a face of the application, like the chat.
 
-Every command that returns data takes ``--json`` and prints exactly one JSON document (the pydantic
-schemas of :mod:`medassist.schemas` and the tools); errors are printed in French on stderr with a
-non-zero exit code, never as a traceback.
+It sits at the top of the layers and calls the tools, the retrieval service and the agent, as the
+chat does. Every command that returns data takes ``--json`` and prints exactly one JSON document
+(the pydantic schemas of :mod:`medassist.schemas` and the tools); errors are printed in French on
+stderr with a non-zero exit code, never as a traceback (:mod:`ui.cli_output`). The ``eval`` and
+``bench`` commands are defined with the measurements, in :mod:`bench.cli`, and registered here.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from bench.cli import register as register_measurements
 from medassist.settings import get_settings
+from ui.cli_output import JsonOpt, emit_json, fail
 
 app = typer.Typer(
     name="medassist",
@@ -27,20 +30,7 @@ app = typer.Typer(
 llm_app = typer.Typer(help="Serveur de modèle de langage (llama.cpp embarqué, ou vLLM distant).", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Imprime un document JSON.")]
-
-
-def emit_json(data: Any) -> None:
-    """Print one JSON document (pydantic models are dumped in JSON mode)."""
-    if hasattr(data, "model_dump"):
-        data = data.model_dump(mode="json")
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def fail(message: str, code: int = 1) -> None:
-    """French error on stderr, no traceback."""
-    typer.secho(f"Erreur : {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+__all__ = ["JsonOpt", "app", "emit_json", "fail", "main"]
 
 
 # --------------------------------------------------------------------------- setup
@@ -149,7 +139,7 @@ def _ingest_progress(quiet: bool = False, every_s: float = 5.0):
 
             yield update
         return
-    last = [0.0, None]
+    last = [float("-inf"), None]  # the first line is printed at once, whatever the clock reads
 
     def log(p):
         last[1] = p
@@ -433,137 +423,7 @@ def export(
 
 
 # --------------------------------------------------------------------------- evaluation
-def _parse_scales(text: str) -> list[int]:
-    try:
-        return [int(float(x.strip().lower().replace("k", "")) * (1000 if "k" in x.lower() else 1))
-                for x in text.split(",") if x.strip()]
-    except ValueError:
-        fail("--scale attend une liste comme 1k,10k,100k.")
-
-
-def _parse_backends(text: str | None, settings) -> list[str] | None:
-    from bench.retrieval_bench import BACKENDS
-
-    if text is None:
-        return None
-    names = [x.strip() for x in text.split(",") if x.strip()]
-    unknown = [n for n in names if n not in BACKENDS]
-    if unknown or not names:
-        fail(f"Moteur inconnu : {', '.join(unknown) or '(aucun)'} (choix : {', '.join(BACKENDS)}).")
-    if "server" in names and not settings.qdrant_url:
-        fail("--backends server demande l'URL d'un serveur Qdrant (MEDASSIST_QDRANT_URL).")
-    return [BACKENDS[n] for n in names]
-
-
-@contextmanager
-def _measure_errors():
-    """eval and bench: a missing model, a locked or empty index end in one French line."""
-    from retrieval.embedder import EmbeddingError
-    from retrieval.service import UnknownPatientError
-    from retrieval.store import StoreError
-
-    try:
-        yield
-    except (EmbeddingError, StoreError) as exc:
-        fail(str(exc))
-    except UnknownPatientError as exc:
-        fail(f"{exc} Les jeux de développement portent sur le corpus de démonstration : indexez-le d'abord "
-             "(« medassist ingest knowledge/patients knowledge/procedures » ou « make index »).")
-
-
-def _client_cap(client_max: str) -> dict[str, int] | None:
-    return {"qdrant-client-local": _parse_scales(client_max)[0]} if client_max else None
-
-
-ScaleOpt = Annotated[str, typer.Option("--scale", help="Tailles d'index, ex. 1k,10k,100k.")]
-BackendsOpt = Annotated[str | None, typer.Option(
-    "--backends", help="Moteurs comparés : edge, client, server (défaut : edge,client, plus server si MEDASSIST_QDRANT_URL).")]
-ClientMaxOpt = Annotated[str, typer.Option(
-    "--client-max", help="Taille au-delà de laquelle le mode local de qdrant-client n'est pas mesuré (ex. 10k ; vide : aucune).")]
-
-
-@app.command("eval")
-def eval_cmd(
-    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security, robustness ou all.")] = "all",
-    report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport (Markdown, JSON, graphiques).")] = None,
-    cases: Annotated[Path | None, typer.Option("--cases", help="Autre jeu de cas (dossiers patients + JSONL).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Sous-ensemble fixe et rapide (celui de la CI).")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Échoue si une mesure sort des seuils de bench/floors.json.")] = False,
-    bench_scale: Annotated[str | None, typer.Option(
-        "--bench", help="Ajoute les mesures de performance à ces tailles (ex. 1k,10k,100k).")] = None,
-    backends: BackendsOpt = None,
-    client_max: ClientMaxOpt = "",
-    update_readme: Annotated[bool, typer.Option("--update-readme", help="Réécrit la section Results du README.")] = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Évalue chaque couche sur les jeux de développement et écrit un rapport lisible.
-
-    ``--bench`` fait aussi les mesures de ``medassist bench`` dans le même rapport : avec
-    ``--update-readme``, une seule commande régénère tous les chiffres du README (``make results``)."""
-    from bench.harness import SUITES, bench_lines, check_floors, markdown_report, run_bench, run_eval
-    from bench.harness import update_readme as write_readme
-
-    suites = list(SUITES) if suite == "all" else [s.strip() for s in suite.split(",")]
-    unknown = [s for s in suites if s not in SUITES]
-    if unknown:
-        fail(f"Suite inconnue : {', '.join(unknown)} (choix : {', '.join(SUITES)}, all).")
-    if cases is not None and not cases.is_dir():
-        fail(f"Dossier de cas introuvable : « {cases} ».")
-    if update_readme and (quick or cases is not None):
-        fail("--update-readme demande l'évaluation complète des jeux de développement (sans --quick ni --cases).")
-    settings = get_settings()
-    scales = _parse_scales(bench_scale) if bench_scale else None
-    chosen_backends = _parse_backends(backends, settings)
-    bench_result = None
-    with _measure_errors():
-        result = run_eval(suites, report, cases, quick=quick)
-        if scales:
-            bench_result = run_bench(scales, report, backends=chosen_backends, max_chunks=_client_cap(client_max))
-    if update_readme:
-        if bench_result is None:  # the last bench of the same report folder, if any
-            bench_json = (report or Path("reports/latest")) / "bench.json"
-            bench_result = json.loads(bench_json.read_text()) if bench_json.exists() else None
-        write_readme(Path("README.md"), result, bench_result)
-    failures = check_floors(result) if check else []
-    if json_out:
-        emit_json({**result, "bench": bench_result, "floor_failures": failures} if (bench_result or check) else result)
-    else:
-        typer.echo(markdown_report(result))
-        if bench_result:
-            typer.echo("\n".join(bench_lines(bench_result)))
-        if check:
-            typer.echo("Seuils : tous respectés." if not failures else
-                       "Seuils non respectés :\n" + "\n".join(f"  ✗ {f}" for f in failures))
-    if failures:
-        raise typer.Exit(1)
-
-
-@app.command()
-def bench(
-    scale: ScaleOpt = "1k,10k",
-    report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport.")] = None,
-    queries: Annotated[int, typer.Option("--queries", help="Requêtes par taille et par moteur.")] = 100,
-    backends: BackendsOpt = None,
-    client_max: ClientMaxOpt = "",
-    only: Annotated[str | None, typer.Option(
-        "--only", help="Phases mesurées, ex. embedding,ingest (parmi embedding, ingest, store, coding, agent).")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Mesure débit d'indexation, latences par moteur (qdrant-edge, qdrant-client local, serveur Qdrant),
-    codage et tours de l'agent ; des rapports entre moteurs, pas seulement des temps."""
-    from bench.harness import BENCH_PHASES, bench_lines, run_bench
-
-    settings = get_settings()
-    phases = tuple(p.strip() for p in only.split(",") if p.strip()) if only else BENCH_PHASES
-    if unknown := [p for p in phases if p not in BENCH_PHASES]:
-        fail(f"Phase inconnue : {', '.join(unknown)} (choix : {', '.join(BENCH_PHASES)}).")
-    with _measure_errors():
-        result = run_bench(_parse_scales(scale), report, queries=queries, backends=_parse_backends(backends, settings),
-                           max_chunks=_client_cap(client_max), phases=phases)
-    if json_out:
-        emit_json(result)
-    else:
-        typer.echo("\n".join(bench_lines(result)))
+register_measurements(app)  # eval, bench (bench/cli.py), listed before ui as they always were
 
 
 # --------------------------------------------------------------------------- UI
