@@ -1,4 +1,4 @@
-"""tools/pseudonymise.py: identifiers replaced (names in variants, phones, dates shifted keeping
+"""tools/pseudonymise (package): identifiers replaced (names in variants, phones, dates shifted keeping
 intervals, IPP/NIR/RPPS, e-mails, addresses), second pass, access control and audit, export on the
 corpus, and the recall targets of bench/pseudo_eval.py."""
 
@@ -94,9 +94,12 @@ def test_clinical_text_without_identifiers_is_left_unchanged():
             "Hb 12,5 g/dl, plaquettes 254 G/L, créatinine 121 µmol/l, DFG 50 ml/min/1,73 m². "
             "Prévoir 2 cours de kinésithérapie, 1 voie d'abord, 6 cures toutes les 2 semaines. "
             "Tabagisme sevré en 2019 (45 PA), contrôle dans 6 mois, il y a 3 jours. Page 1/2. "
-            "Chambre 214. FEVG 35 %, NYHA II, score CHA2DS2-VASc à 4. Service de cardiologie - USIC, CHU de Valmont.")
+            "Chambre 214. FEVG 35 %, NYHA II, score CHA2DS2-VASc à 4. Maladie de Parkinson, signe de Babinski. "
+            "Service de cardiologie - USIC, CHU de Valmont.")
     r = pseudonymise_text(text, PATIENT, offset_days=40)
-    assert r.text == text and r.replacements == []
+    # only the hospital's name goes (issue 20: hospitals are identifying); the clinical text stays
+    assert r.text == text.replace("CHU de Valmont", "[HOPITAL]")
+    assert [x.category for x in r.replacements] == ["HOPITAL"]
 
 
 def _dates_in(text: str) -> list[date]:
@@ -160,8 +163,8 @@ def test_second_pass_reports_leftovers_without_their_values():
     assert all(r.doc == "DOC-1" for r in res)
     assert not any(v in repr(res) for v in ("dupont", "1948", "06 12", "80012345", "exemple"))
     clean = pseudonymise_text(leftover, PATIENT, context=ctx)
-    # the first pass leaves a lower-case surname with no title (it could be a common word): caught here
-    assert [r.category for r in scan_residuals(clean.text, ctx)] == ["NOM"]
+    # a lower-case declared surname that is not a common word is replaced by the first pass now
+    assert "dupont" not in clean.text and scan_residuals(clean.text, ctx) == []
 
 
 class _FakeService:
@@ -216,7 +219,12 @@ def test_export_writes_files_and_a_manifest_without_secrets(tmp_path):
         export_pseudonymised(coder, "PT01", out, service=_FakeService(PATIENT, docs), seed=7)
 
 
-def test_export_fails_closed_when_the_second_pass_finds_an_identifier(tmp_path):
+def test_export_fails_closed_when_the_second_pass_finds_an_identifier(tmp_path, monkeypatch):
+    import tools.pseudonymise.export as export_module
+    from tools.pseudonymise import PseudoResult
+
+    # a first pass that misses everything: the second pass alone must stop the export
+    monkeypatch.setattr(export_module, "pseudonymise_text", lambda text, *a, **k: PseudoResult(text, []))
     docs = [_doc("PT01-D01", "2026-02-09", "Le patient dupont est revu ce jour.")]
     coder = User(username="dim.codeur2", role=Role.coder)
     out = tmp_path / "export"
@@ -288,3 +296,76 @@ def test_recall_targets_on_the_corpus(corpus_service):
             assert s["gold"] > 0 and s["recall"] >= target, (variants, category, s)
         for category in ("names", "dates", "emails", "addresses"):
             assert result["categories"][category]["precision"] >= 0.95, (variants, category)
+
+
+# --------------------------------------------------------------------------- issue 20, item 4
+KAHN = Patient.model_validate({
+    "id": "PK",
+    "identity": {"first_name": "Olivier", "last_name": "KAHN", "sex": "M", "birth_date": "1946-06-14",
+                 "ipp": "80054321", "nir": "146067512345678", "phone": "06 12 34 56 78",
+                 "email": "olivier.kahn@laposte.net",
+                 "address": {"street": "lieu-dit La Basse Cour", "postcode": "27210", "city": "Beuzeville"}},
+    "gp": {"name": "Dr Jean-Pierre MARTIN-DUPONT"},
+    "contacts": [{"name": "Sylvie KAHN", "relation": "épouse"}],
+})
+
+
+@pytest.mark.parametrize("text, leaked", [
+    ("Vu ce jour avec Olivier Kahn, qui se plaint de vertiges.", ["Olivier", "Kahn"]),
+    ("Ancien artisan (boulangerie Kahn jusqu'en 2015).", ["Kahn"]),
+    ("olivier refuse la toilette ce matin.", ["olivier"]),
+    ("Courrier au Dr Dupont ; Pierre (le médecin traitant) est prévenu.", ["Dupont", "Pierre"]),
+    ("Né le quatorze juin mille neuf cent quarante-six à Beuzeville.", ["quatorze juin", "Beuzeville"]),
+    ("Joignable au (0)6-12-34-56-78 ou au +33 6 12 34 56 78.", ["12", "34", "56", "78"]),
+    ("Sa voisine laisse son numéro : 07 98 765 430.", ["765", "430"]),
+    ("Écrire à olivier.kahn(at)laposte.net ou o.kahn [at] free [dot] fr.", ["laposte", "free"]),
+    ("Vit seul au lieu-dit Les Quatre Chemins, puis au hameau du Mesnil.", ["Quatre", "Mesnil"]),
+    ("Opéré en 2012 à la Clinique Saint-Hilaire, suivi au centre hospitalier de Dieppe.", ["Hilaire", "Dieppe"]),
+    ("Son fils Julien et la voisine, Mme Gauthier, sont passés ; l'IDE Sophie a refait le pansement.",
+     ["Julien", "Gauthier", "Sophie"]),
+    ("NIR 1 46 06 75 123 456 clé 78, IPP 800-543-21.", ["123", "456", "78", "543"]),
+])
+def test_identifiers_nobody_declared_exactly_are_replaced(text, leaked):
+    out = pseudonymise_text(text, KAHN, offset_days=20, use_edsnlp=False).text
+    for value in leaked:
+        assert value not in out, (value, out)
+
+
+def test_undeclared_names_keep_one_tag_and_clinical_capitals_stay():
+    ctx = PseudoContext(KAHN, offset_days=20)
+    a = pseudonymise_text("Appel de sa fille Monique Lefebvre.", KAHN, context=ctx, use_edsnlp=False).text
+    b = pseudonymise_text("Mme Lefebvre rappellera ; Lefebvre a les clés.", KAHN, context=ctx, use_edsnlp=False).text
+    tag = _tags(a)
+    assert len(tag) == 1 and set(_tags(b)) == set(tag) and "Lefebvre" not in b
+    clinical = ("Maladie de Parkinson, signe de Babinski négatif, stade Ann Arbor III. Poids 72 kg. "
+                "Auscultation pulmonaire normale. EVA 4/10. Température 37,1 °C. Tirage absent.")
+    assert pseudonymise_text(clinical, KAHN, offset_days=20, use_edsnlp=False).text == clinical
+
+
+def test_date_in_words_is_shifted_in_words():
+    out = pseudonymise_text("Né le quatorze juin mille neuf cent quarante-six.", KAHN, offset_days=17,
+                            use_edsnlp=False).text
+    assert out == "Né le premier juillet mille neuf cent quarante-six."
+
+
+def test_second_pass_checks_the_same_categories():
+    ctx = PseudoContext(KAHN, offset_days=20)
+    raw = ("Olivier Kahn, né le quatorze juin mille neuf cent quarante-six, olivier.kahn(at)laposte.net, "
+           "(0)6-12-34-56-78, hameau du Mesnil, Clinique Saint-Hilaire, son fils Julien.")
+    cats = {r.category for r in scan_residuals(raw, ctx)}
+    assert cats >= {"NOM", "DATE", "EMAIL", "TEL", "ADRESSE", "HOPITAL"}
+    out = pseudonymise_text(raw, KAHN, context=ctx, use_edsnlp=False).text
+    assert scan_residuals(out, ctx) == []
+
+
+def test_gazetteer_is_loaded_and_rules_still_run_without_it(monkeypatch):
+    from tools.pseudonymise import gazetteer
+
+    assert gazetteer.available() and len(gazetteer.first_names()) > 500 and len(gazetteer.last_names()) > 500
+    text = "Vu avec Olivier Lefebvre ; le Dr LENOIR et son fils Julien sont passés."
+    with_list = pseudonymise_text(text, KAHN, offset_days=5, use_edsnlp=False).text
+    assert "Olivier" not in with_list and "Lefebvre" not in with_list
+    monkeypatch.setattr(gazetteer, "_lists", lambda: (frozenset(), frozenset(), False))
+    without = pseudonymise_text(text, KAHN, offset_days=5, use_edsnlp=False).text
+    # without the lists, the title and role rules still work; the bare « Olivier Lefebvre » needs the list
+    assert "LENOIR" not in without and "Julien" not in without and "Lefebvre" in without
