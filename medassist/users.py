@@ -30,6 +30,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -73,6 +75,16 @@ class UserRecord:
     def to_user(self) -> User:
         return User(username=self.username, role=self.role, display_name=self.display_name or self.username,
                     patients=list(self.patients))
+
+    def fingerprint(self) -> str:
+        """A digest of what a login was granted on: password hash, role and patient scope.
+
+        A UI session remembers it (:mod:`medassist.sessions`); when the file changes any of them
+        (password reset, role withdrawn, patient removed from the scope) the digest differs and the
+        session ends at its next request. The display name is left out: renaming logs nobody out.
+        """
+        payload = json.dumps([self.username, self.role.value, sorted(self.patients), self.password_hash])
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def hash_password(password: str, rounds: int = 12) -> str:
