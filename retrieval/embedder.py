@@ -38,6 +38,7 @@ first load ≈ 3–7 s. int8 quality is checked on probe texts at setup and on t
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from functools import lru_cache
@@ -275,20 +276,31 @@ _PROBE_QUERIES = ["Quelle fraction d'éjection ?", "Quel anticoagulant à la sor
                   "Quels résultats sont en attente ?", "Taille de la tige fémorale"]
 
 
-def _time_runtime(emb: LocalEmbedder, repeats: int = 2) -> dict:
-    emb.embed_documents(_PROBE_DOCS[:2])  # warm-up: first calls allocate and pick kernels
+def _time_batch(emb: LocalEmbedder) -> tuple[float, np.ndarray]:
     t = time.perf_counter()
-    for _ in range(repeats):
-        docs = emb.embed_documents(_PROBE_DOCS)
-    doc_rate = repeats * len(_PROBE_DOCS) / (time.perf_counter() - t)
+    docs = emb.embed_documents(_PROBE_DOCS)
+    return len(_PROBE_DOCS) / (time.perf_counter() - t), docs
+
+
+def _time_queries(emb: LocalEmbedder) -> tuple[list[float], np.ndarray]:
     lat, vectors = [], []
     for q in _PROBE_QUERIES:  # uncached: each query is embedded (and timed) once
         t = time.perf_counter()
         vectors.append(emb._embed_query_cached.__wrapped__(emb, q))
         lat.append(time.perf_counter() - t)
-    queries = np.stack(vectors)
-    return {"texts_per_s": round(doc_rate, 2), "query_ms_p50": round(sorted(lat)[len(lat) // 2] * 1000, 1),
-            "query_ms_max": round(max(lat) * 1000, 1), "_docs": docs, "_queries": queries}
+    return lat, np.stack(vectors)
+
+
+#: Rounds of the self-check: runtimes are timed in turn, round after round, and each keeps its best
+#: round, so that a burst of load from another process hits all of them, not the one measured then.
+CALIBRATION_ROUNDS = 3
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None
 
 
 def candidate_runtimes(settings: Settings) -> list[Runtime]:
@@ -311,25 +323,45 @@ def calibrate(settings: Settings, progress=print) -> dict:
     cpu = cpu_info()
     candidates = candidate_runtimes(settings)
     record: dict = {"cpu": cpu.summary, "cpu_fingerprint": cpu.fingerprint, "native_bf16": cpu.native_bf16,
-                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "speed": {}, "agreement": {}}
-    reference = None
+                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_average_start": _load_average(),
+                    "rounds": CALIBRATION_ROUNDS, "speed": {}, "agreement": {}}
+    embedders = {}
     for rt in candidates:
         emb = LocalEmbedder(settings.embedding_model_path, dim=settings.embedding_dim,
                             batch_size=settings.embedding_batch_size, runtime=rt,
                             onnx_path=settings.embedding_onnx_path)
-        m = _time_runtime(emb)
-        docs, queries = m.pop("_docs"), m.pop("_queries")
-        record["speed"][rt.label] = m
-        if reference is None:
-            reference = (docs, queries)
-        cos = float(np.min(np.sum(docs * reference[0], axis=1)))
+        emb.embed_documents(_PROBE_DOCS[:2])  # warm-up: first calls allocate and pick kernels
+        embedders[rt.label] = emb
+    best: dict[str, float] = {}
+    vectors: dict[str, np.ndarray] = {}
+    latencies: dict[str, list[float]] = {label: [] for label in embedders}
+    for _ in range(CALIBRATION_ROUNDS):  # interleaved: each runtime keeps its best round
+        for label, emb in embedders.items():
+            rate, vectors[label] = _time_batch(emb)
+            best[label] = max(best.get(label, 0.0), rate)
+            lat, queries = _time_queries(emb)
+            latencies[label].append(sorted(lat)[len(lat) // 2])
+            vectors[label + "/q"] = queries
+    ref = candidates[0].label
+    for rt in candidates:
+        label = rt.label
+        docs, queries = vectors[label], vectors[label + "/q"]
+        m = {"texts_per_s": round(best[label], 2), "query_ms_p50": round(min(latencies[label]) * 1000, 1)}
+        record["speed"][label] = m
+        cos = float(np.min(np.sum(docs * vectors[ref], axis=1)))
         same_best = bool(np.array_equal(np.argmax(queries @ docs.T, axis=1),
-                                        np.argmax(reference[1] @ reference[0].T, axis=1)))
-        record["agreement"][rt.label] = {"min_cosine": round(cos, 4), "same_best_passage": same_best,
-                                         "ok": cos >= AGREEMENT_MIN_COSINE and same_best}
-        progress(f"Embeddings {rt.label} : {m['texts_per_s']} textes/s, requête {m['query_ms_p50']} ms, "
-                 f"accord avec fp32 {cos:.3f}{'' if record['agreement'][rt.label]['ok'] else ' (refusé)'}")
-        del emb
+                                        np.argmax(vectors[ref + "/q"] @ vectors[ref].T, axis=1)))
+        record["agreement"][label] = {"min_cosine": round(cos, 4), "same_best_passage": same_best,
+                                      "ok": cos >= AGREEMENT_MIN_COSINE and same_best}
+        progress(f"Embeddings {label} : {m['texts_per_s']} textes/s, requête {m['query_ms_p50']} ms, "
+                 f"accord avec fp32 {cos:.3f}{'' if record['agreement'][label]['ok'] else ' (refusé)'}")
+    embedders.clear()
+    record["load_average_end"] = _load_average()
+    loads = [x for x in (record["load_average_start"], record["load_average_end"]) if x is not None]
+    record["loaded"] = bool(loads) and max(loads) > cpu.cores
+    if record["loaded"]:
+        progress(f"Attention : mesure faite sur une machine chargée (charge {max(loads):g} pour {cpu.cores} cœurs) ; "
+                 "relancez « medassist setup » au calme pour un choix fiable.")
     ok = [label for label, a in record["agreement"].items() if a["ok"]]
     record["choice"] = max(ok, key=lambda label: record["speed"][label]["texts_per_s"])
     path = settings.embedding_onnx_path / RUNTIME_FILE
