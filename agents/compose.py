@@ -76,6 +76,7 @@ class AnswerCitation(BaseModel):
     corpus: str = "patients"
     patient_id: str | None = None
     highlights: list[Highlight] = Field(default_factory=list)
+    ocr: bool = False  # read by OCR from a scan: the user is told to check it against the original
 
 
 @dataclass
@@ -371,9 +372,14 @@ def _lead_in(corpus: str, patient_id: str | None, weak: bool, n_sent: int) -> st
     return f"D'après {where}, le passage suivant répond à la question :"
 
 
+#: said after a source read by OCR: recognition errors (a digit, a unit) are possible
+OCR_WARNING = "texte reconnu par OCR, à vérifier"
+
+
 def source_label(c: AnswerCitation) -> str:
     d = fr_date(c.date)
-    return f"[{c.n}] {c.title or c.doc_id}" + (f" du {d}" if d else "") + f" ({c.doc_id})"
+    return (f"[{c.n}] {c.title or c.doc_id}" + (f" du {d}" if d else "") + f" ({c.doc_id})"
+            + (f" — {OCR_WARNING}" if c.ocr else ""))
 
 
 def rank_sentences(question: str, hits) -> list[_Cand]:
@@ -441,6 +447,7 @@ def compose_extractive(question: str, hits, *, patient_id: str | None = None, we
             n=n, doc_id=c.doc_id, title=c.title, date=c.date, page=c.page, section=c.section, quote=c.text,
             start=c.start, end=c.end, score=round(hits[i].score, 4),
             corpus=getattr(c.corpus, "value", str(c.corpus)), patient_id=c.patient_id, highlights=hl,
+            ocr=getattr(c, "ocr", False),
         ))
     num_of = {i: n for n, i in enumerate(order, start=1)}
     keys = [KeySentence(num_of[cd.hit_index], cd.start, cd.end, cd.text, round(cd.score, 3), cd.lead)

@@ -41,11 +41,11 @@ from pydantic import BaseModel, Field
 
 from agents.checkpoint import CheckpointerHandle, open_checkpointer, thread_id_for
 from agents.compose import AnswerCitation
-from agents.text import clean_user_text
 from agents.configuration import Context, resolve_context
 from agents.graph import build_graph
 from agents.nodes import STEP_LABELS
 from agents.prompts import MODE_LINES
+from agents.text import clean_user_text
 from medassist.access import User
 from medassist.settings import Settings, get_settings
 
@@ -159,9 +159,14 @@ def run_turn(user: User, patient_id: str, message: str, *, thread_id: str | None
              context: Context | None = None, **context_options: Any) -> AgentAnswer:
     """Run one user message in the (user, patient) thread and return the answer.
 
+    The message is cleaned first (:func:`agents.text.clean_user_text`: NFKC, invisible format
+    characters removed): "Rédige la lettre\u200b de liaison" must route like the visible text, and
+    a right-to-left override must not hide words from the router or the audit.
+
     ``context_options`` go to :func:`agents.configuration.resolve_context` (``llm``, ``mode``,
     ``service``, ``allow_wiring_model``, ``k``, ``rank_with_llm``, ``tool_calling``, ``now``).
     """
+    message = clean_user_text(message)  # zero-width and bidi characters would defeat routing and search
     settings = settings or get_settings()
     ctx = context or resolve_context(user, patient_id, settings, **context_options)
     graph = graph or get_agent(settings)

@@ -22,6 +22,21 @@ class Role(str, Enum):
     admin = "admin"
 
 
+class User(BaseModel):
+    """Who is asking: a name, one role and the patients they may see (``"*"`` = all).
+
+    Here rather than in :mod:`medassist.access` because the audit trail records users too, and
+    access writes to the audit trail: both import it from the schemas, neither from the other."""
+
+    username: str
+    role: Role
+    display_name: str = ""
+    patients: list[str] = Field(default_factory=lambda: ["*"])
+
+    def sees(self, patient_id: str) -> bool:
+        return "*" in self.patients or patient_id in self.patients
+
+
 class Corpus(str, Enum):
     patients = "patients"
     procedures = "procedures"
@@ -158,6 +173,8 @@ class Chunk(BaseModel):
     end: int
     text: str
     content_hash: str
+    #: the passage was read by OCR from a scan: shown to users as « texte reconnu par OCR, à vérifier »
+    ocr: bool = False
 
 
 class SearchHit(BaseModel):
@@ -232,9 +249,26 @@ class IngestProgress(BaseModel):
         return "Indexation : " + ", ".join(parts)
 
 
+class IngestReplacement(BaseModel):
+    """A document replaced on explicit request (or restored): both versions' sizes, and the
+    version number under which the previous one is kept (restorable)."""
+
+    doc_id: str
+    path: str
+    previous_chars: int
+    new_chars: int
+    previous_chunks: int
+    new_chunks: int
+    kept_version: int | None = None
+    message: str  # French
+
+
 class IngestReport(BaseModel):
     added: list[str] = Field(default_factory=list)  # doc ids
     replaced: list[str] = Field(default_factory=list)
+    replacements: list[IngestReplacement] = Field(default_factory=list)
+    #: French notes on files added under another id than their name gives (no silent overwrite)
+    notices: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
     duplicates: list[IngestDuplicate] = Field(default_factory=list)
     errors: list[IngestError] = Field(default_factory=list)

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -76,6 +77,17 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="PostgreSQL URL; empty = SQLite under the data dir.")
     # ------------------------------------------------------------------ limits & behaviour
     max_upload_mb: float = 20.0
+    # Extracted size, checked while a file is read (a 150 KB DOCX once expanded to 24.75 M characters
+    # and 32,787 chunks: 1 GB of RAM and hours of embedding). Per document, and per upload (the
+    # loose files of one ingest call or one UI drop, counted together).
+    max_document_chars: int = Field(default=2_000_000, ge=1, description="Characters extracted from one document.")
+    max_document_chunks: int = Field(default=5_000, ge=1, description="Chunks (passages) of one document.")
+    max_document_pages: int = Field(default=500, ge=1, description="Pages of one document (PDF, TIFF frames).")
+    max_upload_chars: int = Field(default=4_000_000, ge=1, description="Characters of the files of one upload.")
+    max_upload_chunks: int = Field(default=10_000, ge=1, description="Chunks of the files of one upload.")
+    max_upload_pages: int = Field(default=1_000, ge=1, description="Pages of the files of one upload.")
+    max_unzipped_mb: float = Field(default=50.0, gt=0, description="DOCX: declared uncompressed size of its parts.")
+    max_zip_ratio: float = Field(default=200.0, gt=1, description="DOCX: expansion ratio of a part over 1 MB.")
     max_question_chars: int = 2000
     weak_evidence_threshold: float = 0.35
     # ------------------------------------------------------------------ letterhead (DOCX export)
@@ -85,6 +97,13 @@ class Settings(BaseSettings):
     # ------------------------------------------------------------------ UI
     users_file: Path | None = Field(default=None, description="YAML users file; default: <data_dir>/users.yaml")
     ui_port: int = 8000
+    # sessions and logins (medassist.sessions): token lifetime, Secure cookie, login throttling
+    session_ttl_hours: float = Field(default=12.0, gt=0, description="Lifetime of a UI login (token and session).")
+    cookie_secure: Literal["auto", "always"] = Field(
+        default="auto", description="auto = Secure cookie when the request came over HTTPS (X-Forwarded-Proto).")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per account within the window.")
+    login_max_failures_per_address: int = Field(default=20, ge=1, description="Failed logins per client address.")
+    login_window_minutes: float = Field(default=5.0, gt=0)
 
     @field_validator("users_file", mode="before")
     @classmethod
@@ -140,9 +159,68 @@ class Settings(BaseSettings):
         """SQLAlchemy-style URL of the relational database (audit, users, feedback)."""
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Short-lived files holding patient data (staged uploads): inside the private data dir,
+        never in the shared ``/tmp``."""
+        return self.data_dir / "tmp"
+
+    @property
+    def sqlite_files(self) -> list[Path]:
+        """The SQLite databases kept under the data dir when no PostgreSQL URL is set."""
+        if self.database_url:
+            return []
+        return [self.sqlite_path, self.data_dir / "agent_checkpoints.sqlite", self.data_dir / "ui_chainlit.sqlite"]
+
     def ensure_dirs(self) -> None:
-        for d in (self.data_dir, self.models_dir, self.cache_dir, self.index_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create the data dir and its folders private to the user (0700), and the SQLite files 0600.
+
+        Why: the data dir holds patient documents, their index, conversations and the audit trail;
+        any local user could read them with the default 0755/0644. The data dir itself is tightened
+        when it exists with wider rights; an empty file is a valid empty SQLite database, so the
+        databases are created here with mode 0600 before SQLite opens them (SQLite gives its
+        ``-wal``/``-shm`` files the database file's mode)."""
+        for d in (self.data_dir, self.models_dir, self.cache_dir, self.index_dir, self.tmp_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _tighten(self.data_dir, 0o700)
+        _tighten(self.tmp_dir, 0o700)
+        for f in self.sqlite_files:
+            if not f.exists():
+                try:
+                    os.close(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:  # another process created it meanwhile
+                    pass
+            for part in (f, f.with_name(f.name + "-wal"), f.with_name(f.name + "-shm")):
+                if part.exists():
+                    _tighten(part, 0o600)
+
+
+#: umask of every medassist process: files 0600, folders 0700 (no group or other access)
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> int:
+    """Make every file this process (and its children) creates private to the user; returns the
+    previous umask.
+
+    Why: besides our own files, libraries write patient data where we do not choose the mode
+    (Chainlit's session files ``.files/<session>/``, SQLite's journals, exports): with the usual
+    umask 022 they were readable by any local user. Called by the command-line entry point and by
+    the UI launcher before it starts the Chainlit server (a child inherits the umask).
+
+    >>> old = private_umask(); private_umask() == PRIVATE_UMASK; _ = os.umask(old)
+    True
+    """
+    return os.umask(PRIVATE_UMASK)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop group/other rights of a path we own (a data dir given by the admin may be shared)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(mode)
+    except PermissionError:  # not ours: leave it, the admin chose it
+        pass
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,21 @@ from dataclasses import dataclass
 
 from knowledge.sections import heading_name, split_sections
 
-__all__ = ["TextChunk", "chunk_text", "heading_name"]
+__all__ = ["ChunkLimitError", "TextChunk", "bound_tokens", "chunk_text", "heading_name"]
+
+
+class ChunkLimitError(ValueError):
+    """More chunks than allowed: raised as soon as the count passes ``limit``, before the rest of
+    the text is cut (the caller words the French message: it knows the file and which limit)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} chunks")
+        self.limit = limit
+
+
+def _count(chunks: list, max_chunks: int | None) -> None:
+    if max_chunks is not None and len(chunks) > max_chunks:
+        raise ChunkLimitError(max_chunks)
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,15 @@ def _strip_span(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list[TextChunk]:
-    """Cut ``text`` into section-bounded chunks with exact offsets."""
+def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200,
+               max_chunks: int | None = None) -> list[TextChunk]:
+    """Cut ``text`` into section-bounded chunks with exact offsets; :class:`ChunkLimitError` as soon
+    as more than ``max_chunks`` are cut.
+
+    >>> chunk_text("Une phrase assez longue. " * 400, max_chunks=3)
+    Traceback (most recent call last):
+    retrieval.chunking.ChunkLimitError: more than 3 chunks
+    """
     # 1. sections: (heading or None, start, end), the heading line inside its section; only headings
     #    alone on their line cut ("Motif : chute" lines stay with their neighbours, not tiny chunks)
     sections = [(s.name, s.heading_start, s.end) for s in split_sections(text, inline=False)
@@ -107,9 +128,11 @@ def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list
                 cur = (cur[0], b)
             else:
                 chunks.append(TextChunk(text[cur[0]:cur[1]], cur[0], cur[1], name))
+                _count(chunks, max_chunks)
                 cur = (a, b)
         if cur is not None:
             chunks.append(TextChunk(text[cur[0]:cur[1]], cur[0], cur[1], name))
+            _count(chunks, max_chunks)
     # 3. merge a tiny leading header chunk (patient line, service…) into the next chunk of no section
     merged: list[TextChunk] = []
     for c in chunks:
@@ -128,13 +151,15 @@ def chunk_text(text: str, *, max_chars: int = 900, min_chars: int = 200) -> list
     return out
 
 
-def bound_tokens(text: str, chunks: list[TextChunk], count_tokens, max_tokens: int) -> list[TextChunk]:
+def bound_tokens(text: str, chunks: list[TextChunk], count_tokens, max_tokens: int,
+                 max_chunks: int | None = None) -> list[TextChunk]:
     """Split every chunk whose length in model tokens exceeds ``max_tokens``, keeping exact offsets.
 
     Why: ``max_chars`` is a proxy; tables, numbers and abbreviations tokenise at 2–3 characters a
     token, and an over-long chunk costs quadratic attention time and is truncated by the model. Each
     offending chunk is re-cut at sentence or line boundaries with a character budget scaled by its
-    measured characters-per-token, until every piece fits.
+    measured characters-per-token, until every piece fits. :class:`ChunkLimitError` as soon as the
+    pieces outnumber ``max_chunks``.
 
     >>> t = "Na 134. K 4,6. Créat 118. " * 20
     >>> out = bound_tokens(t, chunk_text(t), lambda s: len(s) // 2, 60)
@@ -146,6 +171,7 @@ def bound_tokens(text: str, chunks: list[TextChunk], count_tokens, max_tokens: i
         n = count_tokens(c.text)
         if n <= max_tokens:
             out.append(c)
+            _count(out, max_chunks)
             continue
         budget = max(40, int(len(c.text) * max_tokens / n * 0.9))
         pieces = _split_long(text, c.start, c.end, budget)
@@ -155,4 +181,5 @@ def bound_tokens(text: str, chunks: list[TextChunk], count_tokens, max_tokens: i
             a, b = _strip_span(text, a, b)
             if b > a:
                 out.extend(bound_tokens(text, [TextChunk(text[a:b], a, b, c.section)], count_tokens, max_tokens))
+                _count(out, max_chunks)
     return out

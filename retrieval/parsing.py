@@ -51,6 +51,12 @@ How each format is read, and why:
   ``ocr=True``: citations should say « texte reconnu par OCR, à vérifier ». Tesseract is a system
   package: ``sudo scripts/system_deps.sh`` installs ``tesseract-ocr tesseract-ocr-fra``.
 
+Size limits (:class:`Limits`, from the settings): characters and pages are counted while a file
+is read (PDF page by page, TIFF frame by frame, DOCX parts from the zip directory before anything is
+decompressed); the first excess raises :class:`LimitError` in French and nothing is indexed.
+Text files: a byte-order mark (UTF-8/16/32) or UTF-16's zero bytes name the encoding, else UTF-8,
+Windows-1252, latin-1; more than 1 % control characters is binary content, refused.
+
 French heading heuristic (text without markup: .txt, ``<div>``/``<br>`` HTML, PDF and OCR lines): a
 line is a heading when it is followed by more text and is either upper case or ends with ":" (a
 short line), or is a short phrase (≤ 8 words, starts with a capital, no sentence punctuation, no
@@ -125,6 +131,54 @@ class ParseError(ValueError):
     """A file that cannot be read; the message is French and names the file."""
 
 
+class LimitError(ParseError):
+    """A file whose extracted size exceeds a limit (:class:`Limits`); nothing of it is indexed.
+    ``upload`` is True when the limit was the remaining budget of the upload, not the document's."""
+
+    def __init__(self, message: str, *, upload: bool = False):
+        super().__init__(message)
+        self.upload = upload
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may expand to, checked *while* it is read (not after).
+
+    Why: the upload size limit checks compressed bytes; a 150 KB DOCX (a zip) once expanded to
+    24.75 M characters and 32,787 chunks. ``max_chars``/``max_pages`` bound the extracted text and
+    the pages (PDF pages, TIFF frames, before any OCR); ``max_unzipped_bytes``/``max_zip_ratio``
+    bound a DOCX's parts as declared in its zip directory, before any part is decompressed (Python's
+    zipfile never inflates a part past its declared size, so the declared sizes are a real bound).
+    The defaults mirror :class:`medassist.settings.Settings`.
+    """
+
+    max_chars: int = 2_000_000
+    max_pages: int = 500
+    max_unzipped_bytes: int = 50_000_000
+    max_zip_ratio: float = 200.0
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:
+        return cls(max_chars=settings.max_document_chars, max_pages=settings.max_document_pages,
+                   max_unzipped_bytes=int(settings.max_unzipped_mb * 1e6), max_zip_ratio=settings.max_zip_ratio)
+
+    def check_chars(self, n: int, name: str) -> None:
+        if n > self.max_chars:
+            raise LimitError(
+                f"« {name} » est trop volumineux une fois extrait : plus de {fr_int(self.max_chars)} caractères "
+                "par document ; rien n'a été indexé.")
+
+    def check_pages(self, n: int, name: str) -> None:
+        if n > self.max_pages:
+            raise LimitError(f"« {name} » compte trop de pages : plus de {fr_int(self.max_pages)} par document ; "
+                             "rien n'a été indexé.")
+
+
+def fr_int(n: int) -> str:
+    """``2000000`` -> ``"2 000 000"`` (French thousands separator, narrow no-break space)."""
+    return f"{n:,}".replace(",", "\u202f")
+
+
 @dataclass(frozen=True)
 class Block:
     """One block of the extracted text: ``text == doc.text[start:end]``.
@@ -156,6 +210,10 @@ class ParsedDocument:
             if b.start <= offset < b.end or offset < b.start:
                 return b.page
         return self.blocks[-1].page if self.blocks else None
+
+    def ocr_at(self, start: int, end: int) -> bool:
+        """Whether any OCR'd block overlaps ``[start, end)``: the passage must be checked against the scan."""
+        return any(b.ocr and b.start < end and start < b.end for b in self.blocks)
 
     def block_at(self, offset: int) -> Block | None:
         """The block containing ``offset`` (or the next one after a separator), else the last one."""
@@ -360,17 +418,78 @@ def _assemble(pieces: list[_Piece]) -> tuple[str, list[Block]]:
 
 
 # =============================================================================== text
-def _read_text(path: Path) -> str:
-    """Read text as UTF-8, falling back to Windows-1252/latin-1 (common in hospital exports)."""
-    raw = path.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise ParseError(f"« {path.name} » n'est pas un fichier texte lisible (contenu binaire).")
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+)
+#: control characters a text file may hold (tab, newlines, form feed, DOS end-of-file)
+_TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1a")
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` when ``raw`` looks like UTF-16 written without a byte-order
+    mark (Windows tools do): in French text nearly every character has a zero high byte, so the
+    zeros fall on every other byte; binary data has its zeros anywhere."""
+    sample = raw[:8192]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return None
+    even = sum(1 for i in range(0, 2 * pairs, 2) if sample[i] == 0) / pairs
+    odd = sum(1 for i in range(1, 2 * pairs, 2) if sample[i] == 0) / pairs
+    if odd >= 0.7 and even <= 0.05:
+        return "utf-16-le"
+    if even >= 0.7 and odd <= 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _looks_binary(text: str) -> bool:
+    """Decoded bytes that are not text: more than 1 % control characters (at least 2). Latin-1
+    decodes any byte, so a binary file without a zero byte used to be accepted as a "document";
+    text files hold almost none (tabs and newlines aside)."""
+    controls = sum(1 for ch in text if ch not in _TEXT_CONTROLS and (ch < " " or "\x7f" <= ch <= "\x9f"))
+    return controls >= 2 and controls > 0.01 * len(text)
+
+
+def _decode_text(raw: bytes, name: str) -> str:
+    """Bytes of a text file -> str: a byte-order mark names the encoding (UTF-8, UTF-16, UTF-32);
+    UTF-16 without a mark is recognised by its zero bytes; else UTF-8, then Windows-1252, then
+    latin-1 (common in hospital exports). Binary content is refused in French.
+
+    >>> _decode_text("Compte rendu : fièvre".encode("utf-16"), "cr.txt")
+    'Compte rendu : fièvre'
+    >>> _decode_text(bytes(range(1, 256)) * 4, "x.txt")
+    Traceback (most recent call last):
+    retrieval.parsing.ParseError: « x.txt » n'est pas un fichier texte lisible (contenu binaire).
+    """
+    binary = ParseError(f"« {name} » n'est pas un fichier texte lisible (contenu binaire).")
+    encodings: tuple[str, ...]
+    bom = next((enc for mark, enc in _BOMS if raw.startswith(mark)), None)
+    if bom:
+        encodings = (bom,)
+    elif (utf16 := _utf16_without_bom(raw)) is not None:
+        encodings = (utf16,)
+    elif b"\x00" in raw:
+        raise binary
+    else:
+        encodings = ("utf-8", "cp1252", "latin-1")
+    for enc in encodings:
         try:
-            return raw.decode(enc)
+            text = raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise ParseError(f"Encodage de « {path.name} » non reconnu.")  # pragma: no cover - latin-1 decodes all
+        if _looks_binary(text):
+            raise binary
+        return text
+    raise binary  # a byte-order mark followed by bytes that are not in its encoding
+
+
+def _read_text(path: Path, limits: Limits | None = None) -> str:
+    """A text file's content (see :func:`_decode_text`), its length checked against ``limits``."""
+    text = _decode_text(path.read_bytes(), path.name)
+    if limits is not None:
+        limits.check_chars(len(text), path.name)
+    return text
 
 
 def _table_cells(line: str) -> list[tuple[int, str]] | None:
@@ -512,16 +631,53 @@ def _element_lines(elements) -> list[_Line]:
     return out
 
 
-def _partition_markup(path: Path) -> list[_Line]:
+def _check_docx(path: Path, limits: Limits) -> None:
+    """Refuse a DOCX whose parts would expand beyond ``limits``, from the zip directory alone (no
+    part is decompressed): total declared size, and the ratio of any part over 1 MB (a few KB
+    that inflate to hundreds of MB is a decompression bomb, not a letter)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ParseError(f"« {path.name} » est illisible ou corrompu (DOCX invalide).") from exc
+    if len(infos) > 10_000:
+        raise LimitError(f"« {path.name} » contient trop d'éléments ({len(infos)}) pour un document Word ; "
+                         "rien n'a été indexé.")
+    total = sum(max(0, i.file_size) for i in infos)
+    if total > limits.max_unzipped_bytes:
+        raise LimitError(
+            f"« {path.name} » se décompresse en plus de {fr_int(limits.max_unzipped_bytes // 1_000_000)} Mo "
+            f"({fr_int(total // 1_000_000)} Mo annoncés) : document refusé, rien n'a été indexé.")
+    for i in infos:
+        if i.file_size > 1_000_000 and i.file_size > limits.max_zip_ratio * max(1, i.compress_size):
+            raise LimitError(
+                f"« {path.name} » : une partie du document se décompresse {i.file_size // max(1, i.compress_size)} "
+                "fois (bombe de décompression ?) : document refusé, rien n'a été indexé.")
+
+
+def _check_elements(elements, limits: Limits, name: str) -> list:
+    """unstructured elements, their text length checked against ``limits``."""
+    total = 0
+    for el in elements:
+        total += len(el.text or "")
+        limits.check_chars(total, name)
+    return elements
+
+
+def _partition_markup(path: Path, limits: Limits) -> list[_Line]:
     _offline_nlp()
     suffix = path.suffix.lower()
     if suffix == ".docx":
         from unstructured.partition.docx import partition_docx
 
-        return _element_lines(partition_docx(filename=str(path), languages=["fra"]))
+        _check_docx(path, limits)
+        return _element_lines(_check_elements(partition_docx(filename=str(path), languages=["fra"]), limits,
+                                              path.name))
     from unstructured.partition.html import partition_html
 
-    text = _read_text(path)
+    text = _read_text(path)  # markup is bounded by the file size; its extracted text is checked below
     if suffix == ".md":
         import markdown
 
@@ -529,7 +685,8 @@ def _partition_markup(path: Path) -> list[_Line]:
         text = markdown.markdown(text, extensions=["tables", "fenced_code", "nl2br", "sane_lists"])
     if not text.strip():
         return []
-    return _element_lines(partition_html(text=_prepare_html(text), languages=["fra"]))
+    return _element_lines(_check_elements(partition_html(text=_prepare_html(text), languages=["fra"]), limits,
+                                          path.name))
 
 
 # =============================================================================== page layout (PDF text layer and OCR)
@@ -676,15 +833,19 @@ def _page_lines(rows: list[_Row], width: float, page: int, ocr: bool, body_size:
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 
 
-def _pdf_layout(path: Path):
+def _pdf_layout(path: Path, limits: Limits | None = None):
     """pdfminer pages -> [(segments, image cover, width, height)], plus the body font size. Image
-    cover: the largest image's share of the page area (a scanned page is ≈ 1)."""
+    cover: the largest image's share of the page area (a scanned page is ≈ 1). Pages and characters
+    are counted page by page against ``limits`` (a page tree can lie about its size)."""
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LAParams, LTAnno, LTChar, LTContainer, LTImage, LTTextLine
 
+    limits = limits or Limits()
     pages = []
     sizes: dict[float, int] = {}
+    extracted = 0
     for layout in extract_pages(str(path), laparams=LAParams(char_margin=4.0, all_texts=True)):
+        limits.check_pages(len(pages) + 1, path.name)
         width, height = layout.width, layout.height
         segs: list[_Seg] = []
         cover = 0.0
@@ -716,6 +877,8 @@ def _pdf_layout(path: Path):
                 elif isinstance(o, LTContainer):
                     stack.append(o)
         pages.append((segs, cover, width, height))
+        extracted += sum(len(sg.text) for sg in segs)
+        limits.check_chars(extracted, path.name)
     body = max(sizes, key=sizes.get) if sizes else None
     return pages, body
 
@@ -899,18 +1062,22 @@ def _render_pdf_page(path: Path, index: int):
             return im.convert("L")
 
 
-def _parse_pdf(path: Path) -> tuple[list[_Line], int, bool]:
+def _parse_pdf(path: Path, limits: Limits | None = None) -> tuple[list[_Line], int, bool]:
     """Lines of a PDF, its page count, and whether any page needed OCR."""
-    pages, body = _pdf_layout(path)
+    limits = limits or Limits()
+    pages, body = _pdf_layout(path, limits)
     to_ocr = [i for i, (segs, cover, _, _) in enumerate(pages) if _needs_ocr(segs, cover)]
     tess = _tesseract(path.name) if to_ocr else None
     laid: list[tuple[list[_Row], float, bool]] = []  # rows, width, ocr
+    chars = 0
     for i, (segs, _, width, height) in enumerate(pages):
         if i in to_ocr:
             img = _render_pdf_page(path, i)
             laid.append((_ocr_rows(tess, img, path.name), img.width, True))
         else:
             laid.append((_rows(segs, height) if _has_text(segs) else [], width, False))
+        chars += sum(len(r.text) for r in laid[-1][0])
+        limits.check_chars(chars, path.name)
     _running_heads([rows for rows, _, _ in laid])
     lines: list[_Line] = []
     for i, (rows, width, ocr) in enumerate(laid):
@@ -918,22 +1085,31 @@ def _parse_pdf(path: Path) -> tuple[list[_Line], int, bool]:
     return lines, max(1, len(pages)), bool(to_ocr)
 
 
-def _parse_image(path: Path) -> tuple[list[_Line], int, bool]:
+def _parse_image(path: Path, limits: Limits | None = None) -> tuple[list[_Line], int, bool]:
     from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+    limits = limits or Limits()
     lines: list[_Line] = []
+    frames = []
     try:
         with Image.open(path) as im:
-            frames = [ImageOps.exif_transpose(f.copy()) for f in ImageSequence.Iterator(im)]
+            for f in ImageSequence.Iterator(im):  # a multi-page TIFF: frames counted as they are read
+                limits.check_pages(len(frames) + 1, path.name)
+                frames.append(ImageOps.exif_transpose(f.copy()))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, LimitError):
+            raise
         raise ParseError(f"« {path.name} » est illisible ou corrompu (image invalide).") from exc
     tess = _tesseract(path.name)
     laid: list[tuple[list[_Row], float]] = []
+    chars = 0
     for frame in frames:
         img = frame.convert("L")
         if max(img.size) < 1200:  # small images: Tesseract wants glyphs of ~20+ px
             img = img.resize((img.width * 2, img.height * 2), Image.LANCZOS)
         laid.append((_ocr_rows(tess, img, path.name), img.width))
+        chars += sum(len(r.text) for r in laid[-1][0])
+        limits.check_chars(chars, path.name)
     _running_heads([rows for rows, _ in laid])
     for n, (rows, width) in enumerate(laid, 1):
         lines += _page_lines(rows, width, n, True, None, 10_000 * n)
@@ -941,18 +1117,21 @@ def _parse_image(path: Path) -> tuple[list[_Line], int, bool]:
 
 
 # =============================================================================== entry point
-def _check_pdf(path: Path) -> None:
-    """pdfminer silently returns nothing for a truncated PDF; say "corrupt", not "scanned"."""
+def _check_pdf(path: Path, limits: Limits | None = None) -> None:
+    """pdfminer silently returns nothing for a truncated PDF; say "corrupt", not "scanned". The
+    page count is checked against ``limits`` before any page is laid out."""
     raw = path.read_bytes()
     if not raw.startswith(b"%PDF") or b"%%EOF" not in raw[-2048:]:
         raise ParseError(f"« {path.name} » est illisible ou corrompu (PDF tronqué ou invalide).")
     try:
         from pypdf import PdfReader
 
-        if len(PdfReader(path).pages) == 0:
+        n = len(PdfReader(path).pages)
+        if n == 0:
             raise ValueError("no pages")
     except Exception as exc:
         raise ParseError(f"« {path.name} » est illisible ou corrompu (PDF invalide).") from exc
+    (limits or Limits()).check_pages(n, path.name)
 
 
 def _unsupported(path: Path) -> ParseError:
@@ -961,9 +1140,11 @@ def _unsupported(path: Path) -> ParseError:
     )
 
 
-def parse_file(path: str | Path) -> ParsedDocument:
-    """Parse one file; raise :class:`ParseError` (French) for empty, corrupt or unsupported files."""
+def parse_file(path: str | Path, limits: Limits | None = None) -> ParsedDocument:
+    """Parse one file; raise :class:`ParseError` (French) for empty, corrupt or unsupported files,
+    :class:`LimitError` as soon as the extraction exceeds ``limits`` (default :class:`Limits`)."""
     path = Path(path)
+    limits = limits or Limits()
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise _unsupported(path)
@@ -972,19 +1153,21 @@ def parse_file(path: str | Path) -> ParsedDocument:
     if path.stat().st_size == 0:
         raise ParseError(f"« {path.name} » est vide.")
     if suffix == ".pdf":
-        _check_pdf(path)
+        _check_pdf(path, limits)
     pages, ocr_ran = 1, False
     try:
         if suffix == ".txt":
-            lines = _text_lines(_read_text(path))
+            lines = _text_lines(_read_text(path, limits))
         elif suffix == ".pdf":
-            lines, pages, ocr_ran = _parse_pdf(path)
+            lines, pages, ocr_ran = _parse_pdf(path, limits)
         elif suffix in IMAGE_SUFFIXES:
-            lines, pages, ocr_ran = _parse_image(path)
+            lines, pages, ocr_ran = _parse_image(path, limits)
         else:
-            lines = _partition_markup(path)
+            lines = _partition_markup(path, limits)
     except ParseError:
         raise
+    except MemoryError as exc:
+        raise LimitError(f"« {path.name} » est trop volumineux pour être lu ; rien n'a été indexé.") from exc
     except Exception as exc:  # unstructured/pdfminer/docx raise many types on corrupt input
         raise ParseError(f"« {path.name} » est illisible ou corrompu ({type(exc).__name__}).") from exc
     text, blocks = _assemble(_pieces(_classify(lines)))
@@ -998,4 +1181,6 @@ def parse_file(path: str | Path) -> ParsedDocument:
         raise ParseError(f"Aucun texte extractible dans « {path.name} » (document vide ou sans texte ?).")
     if suffix != ".pdf" and suffix not in IMAGE_SUFFIXES:
         pages = max([1] + [b.page or 1 for b in blocks])
+    limits.check_chars(len(text), path.name)  # the assembled text (separators included)
+    limits.check_pages(pages, path.name)
     return ParsedDocument(text=text, blocks=blocks, pages=pages, ocr=ocr)

@@ -128,3 +128,17 @@ def test_suites_means_the_course_before_the_conclusion_and_the_follow_up_after()
 def test_heading_names_of_other_hospitals(heading, name):
     sections = split_sections(f"{heading}\n- contenu\n")
     assert sections[-1].name == name
+
+
+def test_a_letter_quoting_a_scanned_document_says_so():
+    import json
+
+    row = {"doc_id": "T002-doc01", "title": "Courrier numérisé", "doc_type": "compte_rendu_hospitalisation",
+           "date": "2026-01-21", "text": REPORT, "stay_id": "S1",
+           "blocks": json.dumps([[0, len(REPORT), 1, True]])}
+    doc = SourceDoc.from_row(row)
+    assert doc.ocr
+    draft = build_discharge(Record(patient=PATIENT, docs=[doc]), "S1")
+    assert any("texte reconnu par OCR, à vérifier" in f for f in draft.flags)
+    row["blocks"] = json.dumps([[0, len(REPORT), 1]])  # stored before the OCR flag existed
+    assert not SourceDoc.from_row(row).ocr

@@ -220,7 +220,7 @@ def test_search_input_validation(mini):
 
 def test_duplicate_upload_is_reported_not_indexed(mini, tmp_path):
     """The same content uploaded again (same name: unchanged; other name: duplicate; same name
-    with new content: new version) never doubles the record's passages."""
+    with new content: a new document, never a silent replacement) never doubles the record's passages."""
     svc, root, a, b = mini
     note = tmp_path / "cr_consultation.txt"
     note.write_text("Consultation du 02/03/2026.\n\nPatiente revue, tolérance correcte de l'apixaban.", encoding="utf-8")
@@ -244,6 +244,8 @@ def test_duplicate_upload_is_reported_not_indexed(mini, tmp_path):
         assert svc.store.count(Scope.patient("PA01")) == chunks
         assert len(svc.docs.list_documents(Corpus.patients, "PA01")) == n_docs
         note.write_text("Consultation du 02/03/2026.\n\nPatiente revue, apixaban arrêté (saignement).", encoding="utf-8")
-        assert svc.ingest_paths([note], patient_id="PA01").replaced == ["PA01-cr_consultation"]
+        newer = svc.ingest_paths([note], patient_id="PA01")
+        assert newer.added == ["PA01-cr_consultation-2"] and not newer.replaced and newer.notices
     finally:
         svc.delete_document(Scope.patient("PA01"), "PA01-cr_consultation")
+        svc.delete_document(Scope.patient("PA01"), "PA01-cr_consultation-2")

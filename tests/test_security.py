@@ -124,7 +124,11 @@ def test_oversize_and_empty_questions_get_french_errors(corpus_service):
 def test_unicode_tricks_do_not_cross_patients(corpus_service, message):
     ans = _turn(CLINICIAN, "P001", message)
     _assert_only(ans, "P001")
-    assert unicodedata.normalize("NFKC", ans.answer)  # an answer (or a French error), never a crash
+    assert ans.answer.strip() and not ans.error  # an answer, never a crash
+    # the agent saw the cleaned text: no invisible format character, already NFKC (full-width -> plain)
+    assert not any(unicodedata.category(ch) == "Cf" for ch in ans.question), ans.question
+    assert ans.question == unicodedata.normalize("NFKC", ans.question)
+    assert ans.intent == "question" and ans.citations
 
 
 def test_deleted_document_is_never_returned(corpus_service, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import uuid
@@ -109,8 +108,13 @@ def test_launch_prepare_exports_secret_and_strips_hosted_services(settings, monk
     assert any("dr.martin" in ln and "martin-demo" in ln for ln in lines)
     assert (settings.data_dir / "ui_chainlit.sqlite").exists()
     cmd = launch.chainlit_command("127.0.0.1", 8123)
-    assert cmd[1:4] == ["-m", "chainlit", "run"] and cmd[4] == os.path.join("ui", "app.py")
+    assert cmd[1:4] == ["-m", "chainlit", "run"] and cmd[4] == str(launch.APP_PATH)
     assert "--headless" in cmd and cmd[-2:] == ["--port", "8123"]
+    # each data dir has its own private app root: Chainlit's .files of one instance are not another's
+    root = launch.app_root(settings)
+    assert root == settings.data_dir / "ui" and (root.stat().st_mode & 0o777) == 0o700
+    assert (root / ".chainlit" / "config.toml").exists() and (root / "public").is_dir()
+    assert launch.app_root(settings) == root  # idempotent
 
 
 # =============================================================================== rendering

@@ -1,8 +1,9 @@
 """The Chainlit web UI (French): one patient's record at a time, every answer traceable.
 
 Started by :func:`ui.launch.run_ui` (``medassist ui``), which prepares the users file, the cookie
-secret and the database tables, then runs ``chainlit run ui/app.py --headless`` from the
-repository root (so that ``.chainlit/config.toml``, ``chainlit.md`` and ``public/`` are used).
+secret and the database tables, then runs ``chainlit run ui/app.py --headless`` in the instance's
+private app root ``<data_dir>/ui`` (links to the repository's ``.chainlit/config.toml``,
+``chainlit.md`` and ``public/``; Chainlit's session files stay in that root's ``.files``).
 
 Flow of a session:
 
@@ -46,6 +47,7 @@ from chainlit.utils import utc_now
 from agents import runner
 from agents.checkpoint import thread_id_for
 from agents.prompts import MODE_LINES
+from agents.text import clean_user_text
 from medassist import users
 from medassist.access import ROLE_LABELS_FR, AccessDenied, Action, User, allowed, authorize
 from medassist.logsafe import describe
@@ -53,7 +55,7 @@ from medassist.schemas import Corpus
 from medassist.settings import get_settings
 from retrieval.service import get_service
 from tools.search import read_document
-from ui import offline, render, store
+from ui import auth, offline, render, store
 from ui.datalayer import build_data_layer, ensure_schema, make_storage, register_file_route
 
 log = logging.getLogger("medassist.ui")
@@ -216,14 +218,9 @@ async def _name_thread() -> None:
 
 
 # =============================================================================== authentication
-@cl.password_auth_callback
-async def password_auth(username: str, password: str) -> cl.User | None:
-    user = await _run(users.authenticate, username, password, _settings())
-    if user is None:
-        log.warning("échec de connexion pour « %s »", (username or "")[:64])
-        return None
-    return cl.User(identifier=user.username, display_name=user.display_name,
-                   metadata={"role": user.role.value, "provider": "credentials"})
+# Password login (throttled, audited), a server-side session checked on every route and websocket
+# event, logout that revokes it, bounded token lifetime, Secure cookie over HTTPS: see ui/auth.py.
+auth.install(chainlit_app)
 
 
 # =============================================================================== session start
@@ -436,7 +433,8 @@ async def on_message(message: cl.Message) -> None:
         await _ingest_files(user, [(Path(e.path), e.name) for e in files])
         if not message.content.strip():
             return
-    text = (message.content or "").strip()
+    # invisible characters (zero-width, bidi overrides) removed before routing, search and picking
+    text = clean_user_text(message.content or "").strip()
     if not cl.user_session.get("patient_id"):
         await _picker(user, text)
         return
@@ -820,28 +818,30 @@ async def _resume(decision: dict) -> None:
 
 
 async def _export_docx(user: User, draft: dict) -> cl.File | None:
+    """The validated draft as a Word file element, built in memory.
+
+    Why no file: Chainlit copies an element into the session's private files (``<data_dir>/ui/
+    .files``, 0700) and its data layer reads ``path`` later, in a task of its own; a temporary
+    copy (``/tmp/medassist-docx-*``) was never removed and was readable by other local users."""
     try:
-        export_docx = _docx_exporter()
+        docx_bytes = _docx_exporter()
     except ImportError:
         await _say("L'export DOCX n'est pas disponible dans cette installation.")
         return None
     pid = cl.user_session.get("patient_id")
     kind = draft.get("kind", "document")
     name = {"discharge": "lettre_de_liaison", "appointment": "convocation", "summary": "synthese"}.get(kind, "document")
-    out_dir = Path(tempfile.mkdtemp(prefix="medassist-docx-"))
-    path = out_dir / f"{name}_{pid}.docx"
     try:
         from tools.drafting.models import Draft
 
         model = Draft.model_validate(draft)
-        await _run(export_docx, model, path, _settings())
+        content = await _run(docx_bytes, model, _settings())
     except Exception as exc:
         log.error("export DOCX impossible : %s", describe(exc))
         await _say("✗ L'export DOCX a échoué ; le brouillon validé reste affiché ci-dessus.")
-        shutil.rmtree(out_dir, ignore_errors=True)
         return None
     await _run(_audit, user, "export_docx", pid, "ok", kind, draft_documents(draft))
-    return cl.File(name=path.name, path=str(path), display="inline",
+    return cl.File(name=f"{name}_{pid}.docx", content=content, display="inline",
                    mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
@@ -851,11 +851,9 @@ def draft_documents(draft: dict) -> list[str]:
 
 
 def _docx_exporter():
-    try:
-        from tools.drafting import export_docx
-    except ImportError:
-        from tools.drafting.docx_export import export_docx
-    return export_docx
+    from tools.drafting.docx_export import docx_bytes
+
+    return docx_bytes
 
 
 # ------------------------------------------------------------------------------- jobs
@@ -901,7 +899,7 @@ async def on_job_appointment(action: cl.Action) -> None:
                  "éventuelles.\n\n*Exemple : Convocation pour une IRM cardiaque le 12/05/2026 à 9h30, "
                  "service d'imagerie, à jeun 3 heures.*"),
         author=ASSISTANT, timeout=900).send()
-    text = str((reply or {}).get("output", "")).strip()
+    text = clean_user_text(str((reply or {}).get("output", ""))).strip()
     if not text:
         await _say("Convocation annulée.")
         return
@@ -946,7 +944,8 @@ async def _ingest_files(user: User, files: list[tuple[Path, str]]) -> None:
         await _say(f"✗ {render.md_escape(str(exc))}")
         return
     max_mb = _settings().max_upload_mb
-    staged = Path(tempfile.mkdtemp(prefix="medassist-upload-"))
+    _settings().ensure_dirs()
+    staged = Path(tempfile.mkdtemp(prefix="upload-", dir=_settings().tmp_dir))  # private, not /tmp
     paths = []
     refused = []
     for src, name in files:
@@ -959,17 +958,20 @@ async def _ingest_files(user: User, files: list[tuple[Path, str]]) -> None:
         shutil.copyfile(src, dst)
         paths.append(dst)
     report = None
-    if paths:
-        async with cl.Step(name="Indexation du document", type="tool", show_input=False) as step:
-            report = await _run(_service().ingest_paths, paths, patient_id=pid)
-            step.output = f"{len(report.added)} ajouté(s), {len(report.replaced)} remplacé(s), {report.chunks} passage(s)."
-    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        if paths:
+            async with cl.Step(name="Indexation du document", type="tool", show_input=False) as step:
+                report = await _run(_service().ingest_paths, paths, patient_id=pid)
+                step.output = f"{len(report.added)} ajouté(s), {report.chunks} passage(s)."
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     lines = []
     if report is not None:
         if report.added:
             lines.append("✓ Ajouté au dossier : " + ", ".join(f"`{d}`" for d in report.added))
-        if report.replaced:
-            lines.append("✓ Remplacé (nouvelle version) : " + ", ".join(f"`{d}`" for d in report.replaced))
+        # an upload never replaces a document (see retrieval.service): a taken id gives a new one
+        lines += [f"ℹ {render.md_escape(n)}" for n in report.notices]
+        lines += [f"ℹ {render.md_escape(r.message)}" for r in report.replacements]
         if report.unchanged:
             lines.append("ℹ Déjà présent, inchangé : " + ", ".join(f"`{d}`" for d in report.unchanged))
         lines += [f"ℹ Doublon ignoré : {render.md_escape(d.message)}" for d in report.duplicates]

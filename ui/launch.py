@@ -8,10 +8,11 @@ What it prepares before Chainlit starts (each step idempotent):
 3. the Chainlit tables of the data layer (PostgreSQL or the SQLite file under the data dir);
 4. the French translation file with a few wordings adapted to the app (:data:`TRANSLATION_OVERRIDES`);
 
-then runs ``python -m chainlit run ui/app.py --headless --host H --port P`` from the repository
-root, so that ``.chainlit/config.toml`` (French, no telemetry), ``chainlit.md`` and ``public/``
-are the ones used. Environment variables that would send data to a hosted service
-(``LITERAL_API_KEY``) are removed from the server's environment.
+5. the instance's private app root ``<data_dir>/ui/`` (mode 0700, see :func:`app_root`);
+
+then runs ``python -m chainlit run <repo>/ui/app.py --headless --host H --port P`` with that app
+root as working directory and ``CHAINLIT_APP_ROOT``. Environment variables that would send data to
+a hosted service (``LITERAL_API_KEY``) are removed from the server's environment.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 from medassist import users
-from medassist.settings import REPO_ROOT, Settings, get_settings
+from medassist.settings import REPO_ROOT, Settings, get_settings, private_umask
 from ui import auth
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
@@ -91,19 +92,52 @@ def prepare(settings: Settings, *, echo=print) -> dict[str, str]:
     return env
 
 
+#: what Chainlit reads from its app root: configuration (French, no telemetry), welcome page, assets
+APP_ROOT_LINKS = (".chainlit", "public", "chainlit.md")
+
+
+def app_root(settings: Settings) -> Path:
+    """The Chainlit app root of the UI instance serving ``settings.data_dir``: ``<data_dir>/ui``.
+
+    Why not the repository: Chainlit keeps every uploaded file and every element of a session
+    (patient names, letters) under ``<app root>/.files`` and deletes that whole folder when a server
+    stops. With one shared folder in the repository, the files were readable by any local user, and
+    a second instance stopping (a test, a restart) removed the running instance's session folders,
+    whose next element then failed to persist (the patient banner never came). Each data dir now
+    gets its own root, mode 0700, holding links to the repository's configuration and assets.
+    """
+    root = settings.data_dir / "ui"
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    for name in APP_ROOT_LINKS:
+        link, target = root / name, REPO_ROOT / name
+        if link.is_symlink() and link.resolve() == target.resolve():
+            continue
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    return root
+
+
 def chainlit_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "chainlit", "run", str(APP_PATH.relative_to(REPO_ROOT)), "--headless",
-            "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "chainlit", "run", str(APP_PATH), "--headless", "--host", host, "--port", str(port)]
 
 
 def start_ui(host: str = "127.0.0.1", port: int | None = None, *, settings: Settings | None = None,
              echo=print, **popen_kwargs) -> subprocess.Popen:
-    """Start the server and return the process (tests, supervisors)."""
+    """Start the server and return the process (tests, supervisors). The umask is made private
+    first (:func:`medassist.settings.private_umask`): the server inherits it, so Chainlit's session
+    files, the SQLite journals and every file written for a patient are readable by the user only."""
+    private_umask()
     settings = settings or get_settings()
     port = port or settings.ui_port
     env = prepare(settings, echo=echo)
     env.update(popen_kwargs.pop("env", {}) or {})
-    return subprocess.Popen(chainlit_command(host, port), cwd=REPO_ROOT, env=env, **popen_kwargs)
+    root = app_root(settings)
+    env["CHAINLIT_APP_ROOT"] = str(root)
+    # the app imports the repository's packages: an editable install provides them, a plain checkout needs the path
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen(chainlit_command(host, port), cwd=root, env=env, **popen_kwargs)
 
 
 def run_ui(host: str = "127.0.0.1", port: int | None = None) -> int:

@@ -160,6 +160,8 @@ def source_header(cit: Any, doc: Mapping | None = None) -> str:
     if get(cit, "page"):
         bits.append(f"p. {get(cit, 'page')}")
     bits.append(f"`{get(cit, 'doc_id', '')}`")
+    if get(cit, "ocr"):
+        bits.append("⚠ texte reconnu par OCR, à vérifier")
     return " · ".join(bits)
 
 

@@ -575,6 +575,11 @@ def build_discharge(record: Record, stay_id: str | None = None) -> Draft:
                              + (f" au {fr_date(stay.exit_date)}" if stay.exit_date else "")
                              + f" ({stay.unit})")
     draft.meta["documents_used"] = [d.doc_id for d in b.docs]
+    cited = {c.doc_id for sec in draft.sections for c in sec.citations}
+    for d in b.docs:
+        if d.ocr and d.doc_id in cited:
+            draft.flags.append(f"« {d.title} » ({d.doc_id}) est un document numérisé lu par OCR : texte reconnu "
+                               "par OCR, à vérifier contre l'original pour ce qui en est cité.")
     if as_date(stay.exit_date):
         draft.meta["letter_date"] = stay.exit_date.isoformat()
     return draft

@@ -21,6 +21,8 @@ has no logo (none is configured in the settings).
 
 from __future__ import annotations
 
+import io
+import os
 from datetime import date
 from pathlib import Path
 
@@ -101,10 +103,25 @@ def _para(doc, text: str = "", *, bold: bool = False, size: float | None = None,
 
 
 def export_docx(draft: Draft, path: str | Path, settings: Settings | None = None) -> Path:
-    """Write the draft as a Word letter with the hospital letterhead; returns the path."""
-    settings = settings or get_settings()
+    """Write the draft as a Word letter with the hospital letterhead; returns the path. The file is
+    created private to the user (0600) whatever the process umask: it names the patient."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = docx_bytes(draft, settings)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)  # an existing file keeps its mode on O_TRUNC
+    return path
+
+
+def docx_bytes(draft: Draft, settings: Settings | None = None) -> bytes:
+    """The Word letter as bytes, written nowhere.
+
+    Why: the UI hands the letter to Chainlit, which copies it into the session's private files;
+    a temporary copy on disk (it used to be ``/tmp/medassist-docx-*``, never removed and readable
+    by other local users) is one more place a patient letter could leak from."""
+    settings = settings or get_settings()
     doc = Document()
     for s in doc.sections:
         s.top_margin, s.bottom_margin, s.left_margin, s.right_margin = Cm(1.8), Cm(1.8), Cm(2.0), Cm(2.0)
@@ -194,5 +211,6 @@ def export_docx(draft: Draft, path: str | Path, settings: Settings | None = None
     _para(doc)
     _para(doc, f"Brouillon {mode} préparé par MedAssist à partir du dossier : à relire, compléter et signer par un "
                "professionnel habilité.", italic=True, size=8.5)
-    doc.save(str(path))
-    return path
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()

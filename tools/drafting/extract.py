@@ -296,6 +296,16 @@ def as_date(v: Any) -> date | None:
 
 
 # --------------------------------------------------------------------------- documents and record
+def _any_ocr(blocks_json: str | None) -> bool:
+    """Whether the stored blocks (``[[start, end, page, ocr], …]``) say a block was OCR'd."""
+    import json
+
+    try:
+        return any(len(b) > 3 and b[3] for b in json.loads(blocks_json or "[]"))
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass
 class SourceDoc:
     """One document of the record with its extracted text (what citations point into)."""
@@ -308,13 +318,14 @@ class SourceDoc:
     author: str | None = None
     stay_id: str | None = None
     corpus: str = "patients"
+    ocr: bool = False  # read by OCR from a scan (a recognition error is possible in what is quoted)
     _sections: list[Section] | None = field(default=None, repr=False)
 
     @classmethod
     def from_row(cls, row: dict, corpus: str = "patients") -> SourceDoc:
         return cls(doc_id=row["doc_id"], title=row.get("title") or "", doc_type=row.get("doc_type") or "autre",
                    date=as_date(row.get("date")), text=row.get("text") or "", author=row.get("author"),
-                   stay_id=row.get("stay_id"), corpus=corpus)
+                   stay_id=row.get("stay_id"), corpus=corpus, ocr=_any_ocr(row.get("blocks")))
 
     @property
     def sections(self) -> list[Section]:
