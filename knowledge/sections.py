@@ -242,6 +242,46 @@ def section_key(title: str) -> str:
 _PAREN_END = re.compile(r"\s*\([^()]*\)$")
 
 
+#: Key words that name a heading that is not in :data:`SECTIONS` (« Traitement Proposé au Domicile »,
+#: « 8. Ce qui a été arrêté », « Examens à récupérer : »), tried in order on the folded title: each
+#: hospital names its sections its own way, but with the same few words.
+_KEYWORD_NAMES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"modifi|arret|change|stopp|suspen|interromp|adaptation"), "Traitements arrêtés ou modifiés"),
+    (re.compile(r"(?:traitement|therapeutique|medicament|\bttt\b|ordonnance)"
+                r".*(?:habituel|long cours|entree|anterieur|avant|personnel|de fond)"),
+     "Traitement à l'entrée"),
+    (re.compile(r"(?:traitement|therapeutique|medicament|\bttt\b|ordonnance|prescription)"
+                r".*(?:sortie|domicile|retour|propose|poursuiv|prescrit)"), "Traitement de sortie"),
+    (re.compile(r"attente|a recuperer|a venir|attendu|non (?:encore )?(?:disponible|rendu|parvenu)|a suivre"),
+     "Résultats en attente"),
+    (re.compile(r"rendez-vous|\brdv\b|suivi|surveillance|\bsuites?\b|devenir|a prevoir|organisation|consultations"
+                r"|controles"), "Suivi"),
+    (re.compile(r"\bmotif|\braison|pourquoi"), "Motif d'hospitalisation"),
+    (re.compile(r"synthese|conclusion|resume|au total|bilan du sejour|diagnostic"), "Conclusion"),
+    (re.compile(r"antecedent|terrain|\batcd"), "Antécédents"),
+    (re.compile(r"allergi"), "Allergies"),
+    (re.compile(r"evolution|deroulement|au cours du sejour"), "Évolution"),
+)
+
+
+def _keyword_name(title: str) -> str | None:
+    key = section_key(_NUMBERED.sub("", title))
+    return next((name for pat, name in _KEYWORD_NAMES if pat.search(key)), None)
+
+
+def _title_like(text: str, marked: bool) -> bool:
+    """A line that reads as a title: short, no digit, no final punctuation, and marked as a title
+    (numbered, markdown, bold, final colon) or written in capitals or Title Case."""
+    t = text.strip().rstrip(":").strip()
+    words = t.split()
+    if not t or not t[0].isupper() or len(t) > 60 or len(words) > 7 or any(ch.isdigit() for ch in t) \
+            or t.endswith((".", ";", ",", "!", "?")):
+        return False
+    long_words = [w for w in words if len(w) >= 4]
+    return marked or text.strip().endswith(":") or t.isupper() or (
+        bool(long_words) and sum(w[0].isupper() for w in long_words) >= max(2, len(long_words) - 1))
+
+
 @lru_cache(maxsize=8192)
 def _lookup(key: str, paragraph: bool = False) -> str | None:
     """Display name of a folded heading: exact, or a known name followed by at most two words
@@ -258,7 +298,10 @@ def _lookup(key: str, paragraph: bool = False) -> str | None:
         if len(k) > 4 and key.startswith(k + " ") and n_words <= len(k.split()) + 2:
             if best is None or len(k) > len(best[0]):
                 best = (k, name)
-    return best[1] if best else None
+    if best:
+        kw = _keyword_name(key)  # « Bilan à récupérer » is pending results, not « Bilan » + two words
+        return kw if kw in _LIST_SECTIONS or kw == "Traitement à l'entrée" else best[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -297,6 +340,8 @@ def parse_heading(line: str, *, inline: bool = True) -> Heading | None:
         if key.startswith(NOT_HEADINGS):
             return None
         name = _lookup(key)
+        if name is None and _title_like(m.group("name"), marked=bool(num) or line.lstrip().startswith(("#", "**"))):
+            name = _keyword_name(m.group("name"))
         if name:
             return Heading(name, m.group("name").strip(), len(line), False)
     if not inline or num:
@@ -406,18 +451,12 @@ def _unknown_heading(line: str, numbered_doc: bool) -> str | None:
     return None
 
 
-#: Key words that name a list section when its heading is not a known one (« 8. Ce qui a été
-#: arrêté », « Examens à récupérer : »), tried in order on the folded heading.
-_KEYWORD_NAMES: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"arret|stopp|modifi|change|suspen|interromp"), "Traitements arrêtés ou modifiés"),
-    (re.compile(r"attente|a recuperer|a venir|attendu"), "Résultats en attente"),
-    (re.compile(r"suivi|rendez-vous|\brdv\b|\bsuites?\b|a prevoir"), "Suivi"),
-)
+def _isolated(text: str, spans: list[tuple[int, int]], i: int) -> bool:
+    """The line has a blank line (or the text's edge) before and after it."""
+    def blank(j: int) -> bool:
+        return j < 0 or j >= len(spans) or not text[spans[j][0]:spans[j][1]].strip()
 
-
-def _keyword_name(title: str) -> str | None:
-    key = section_key(_NUMBERED.sub("", title))
-    return next((name for pat, name in _KEYWORD_NAMES if pat.search(key)), None)
+    return blank(i - 1) and blank(i + 1)
 
 
 def _split_report(text: str, inline: bool) -> list[Section]:
@@ -426,9 +465,15 @@ def _split_report(text: str, inline: bool) -> list[Section]:
     spans = list(line_spans(text))
     # a report whose known headings are numbered (« 1. Motif », « 2. Antécédents ») numbers all of them
     numbered_doc = sum(1 for s, e in spans if _NUMBERED.match(text[s:e]) and parse_heading(text[s:e])) >= 2
-    for s, e in spans:
+    for i, (s, e) in enumerate(spans):
         line = text[s:e]
         h = parse_heading(line, inline=inline)
+        if h is None and _isolated(text, spans, i) and _title_like(line, marked=True) \
+                and (kw := _keyword_name(line)) and kw != name and not _LIST_ITEM.match(line) \
+                and not section_key(line).startswith(NOT_HEADINGS):
+            # a short line alone between blank lines, naming a section in other words (extraction
+            # keeps headings of Word, HTML and PDF files as such lines, without their markup)
+            h = Heading(kw, line.strip().rstrip(":").strip(), len(line), False)
         if h is None and name in _LIST_SECTIONS and (other := _unknown_heading(line, numbered_doc)):
             out.append(Section(name, head, body, s, title))
             name, title, head, body = _keyword_name(other), other, s, min(e + 1, len(text))

@@ -54,7 +54,7 @@ STAY_GRACE_DAYS = 7
 KINDS: list[tuple[str, tuple[str, ...]]] = [
     ("compte_rendu_operatoire", (r"compte[- ]rendu operatoire", r"\bcro\b", r"protocole operatoire",
                                  r"compte[- ]rendu d'intervention", r"\bcoronarographie", r"\bangioplastie",
-                                 r"\bcatheterisme", r"compte[- ]rendu d'acte")),
+                                 r"\bcatheterisme", r"compte[- ]rendu d'acte", r"\bcr operatoire")),
     ("anatomopathologie", (r"anatomo[- ]?path", r"\banapath", r"examen histologique", r"cytologi")),
     ("rcp", (r"reunion de concertation", r"\brcp\b")),
     ("chimiotherapie", (r"chimiotherapie", r"\bcure\b.*\bc\d", r"hopital de jour d'oncologie")),
@@ -77,8 +77,11 @@ KINDS: list[tuple[str, tuple[str, ...]]] = [
 _KIND_RES = [(kind, [re.compile(p) for p in pats]) for kind, pats in KINDS]
 
 #: Cues before a date that is the document's own date; "sortie" cues date hospital reports.
-_OWN_DATE_CUE = re.compile(r"(?:\ble|fait le|date|edite le|valide le|redige le|, le|preleve le|prelevement|realise le)\s*:?\s*$")
-_EXIT_CUE = re.compile(r"(?:sortie|au|→|->)\s*(?:le|du)?\s*:?\s*$")
+_OWN_DATE_CUE = re.compile(r"(?:\ble|fait le|date|edite le|valide le|redige le|, le|preleve le|prelevement|realise le)"
+                           r"\s*:?\s*$")
+#: « Valmont, 10/09/26 » at the start of a line: the place and date of a letter or a prescription
+_PLACE_CUE = re.compile(r"^\s*[A-ZÀ-Ý][\w'’ -]{1,30},\s*(?:le\s*)?$")
+_EXIT_CUE = re.compile(r"(?:sortie|(?<!jusqu')\bau|→|->)\s*(?:le|du)?\s*:?\s*$")  # not « jusqu'au 4/11 »
 _BIRTH_CUE = re.compile(r"(?:\bne|\bnee|\bne\(e\)|naissance|\bddn)\b[^\n\d]{0,25}$")
 #: the admission date is not the date of a nursing note or a report written during the stay
 _ENTRY_CUE = re.compile(r"(?:entree|admission|admise?|arrivee)\s*(?:le|du)?\s*:?\s*$")
@@ -117,29 +120,53 @@ def _names_kind(line: str) -> bool:
     return any(p.search(folded) for _, pats in _KIND_RES for p in pats)
 
 
-def infer_date(text: str, kind: str, birth_date: date | None = None) -> date | None:
-    """The document's own date (see module docstring); ``birth_date`` is never chosen."""
+def infer_date(text: str, kind: str, birth_date: date | None = None, stays: list[Stay] | None = None) -> date | None:
+    """The document's own date (see module docstring); ``birth_date`` is never chosen. A date
+    written without its year (« le 19 juin », « 13/06 ») takes the year of the stay it falls in."""
     def cue(m, pattern: re.Pattern, width: int = 30) -> bool:
         return bool(pattern.search(fold(text[max(0, m.start - width):m.start])))
 
-    def usable(m) -> bool:
-        return m.date is not None and m.date != birth_date and not cue(m, _BIRTH_CUE)
+    def found(chunk: str) -> list[tuple]:
+        out = []
+        for m in find_dates(chunk):
+            d = m.date or _in_a_stay(m, stays or [])
+            if d is not None and d != birth_date and not cue(m, _BIRTH_CUE):
+                out.append((m, d))
+        return out
 
-    head = [m for m in find_dates(text[:HEAD_CHARS]) if usable(m)]
+    head = found(text[:HEAD_CHARS])
     if kind == "compte_rendu_hospitalisation":
-        exits = [m.date for m in find_dates(text[:3 * HEAD_CHARS]) if usable(m) and cue(m, _EXIT_CUE, 20)]
+        exits = [d for m, d in found(text[:3 * HEAD_CHARS]) if cue(m, _EXIT_CUE, 20)]
         if exits:
             return max(exits)
-    own = [m.date for m in head if cue(m, _OWN_DATE_CUE, 20) and not cue(m, _ENTRY_CUE, 20)]
+    def placed(m) -> bool:
+        return bool(_PLACE_CUE.match(text[text.rfind("\n", 0, m.start) + 1:m.start]))
+
+    own = [d for m, d in head if (cue(m, _OWN_DATE_CUE, 20) or placed(m)) and not cue(m, _ENTRY_CUE, 20)]
     if own:
         return own[0]
     if kind == "biologie" and head:  # a cumulative report is dated by its latest sample
-        return max(m.date for m in head)
-    rest = sorted(head, key=lambda m: cue(m, _ENTRY_CUE, 20))  # admission dates last, order kept otherwise
+        return max(d for _, d in head)
+    rest = sorted(head, key=lambda md: cue(md[0], _ENTRY_CUE, 20))  # admission dates last, order kept otherwise
     if rest:
-        return rest[0].date
-    body = [m.date for m in find_dates(text) if usable(m)]
-    return body[0] if body else None
+        return rest[0][1]
+    body = found(text)
+    return body[0][1] if body else None
+
+
+def _in_a_stay(m, stays: list[Stay]) -> date | None:
+    """A day and month without a year, completed with the year of the stay whose dates contain it."""
+    if m.day is None or m.year is not None:
+        return None
+    for s in stays:
+        for year in {s.entry_date.year, (s.exit_date or s.entry_date).year}:
+            try:
+                d = date(year, m.month, m.day)
+            except ValueError:
+                continue
+            if stay_for(d, [s]):
+                return d
+    return None
 
 
 def stay_for(day: date | None, stays: list[Stay]) -> str | None:
@@ -157,5 +184,5 @@ def infer_metadata(text: str, file_name: str, stays: list[Stay], birth_date: dat
     head = text[:HEAD_CHARS]
     title = infer_title(head) or file_name
     kind = infer_type(head, title)
-    day = infer_date(text, kind, birth_date)
+    day = infer_date(text, kind, birth_date, stays)
     return InferredMetadata(type=kind, date=day, title=title, stay_id=stay_for(day, stays))

@@ -142,3 +142,39 @@ def test_a_letter_quoting_a_scanned_document_says_so():
     assert any("texte reconnu par OCR, à vérifier" in f for f in draft.flags)
     row["blocks"] = json.dumps([[0, len(REPORT), 1]])  # stored before the OCR flag existed
     assert not SourceDoc.from_row(row).ocr
+
+
+def test_treatment_as_a_table_and_as_a_sentence_and_changes_in_prose():
+    table = REPORT.replace(
+        "7. Ordonnance de sortie\n\n- Trimbow (béclométasone/formotérol/glycopyrronium) 87/5/9 µg : 2 inhalations matin et soir\n"
+        "- Amlodipine 5 mg : 1 cp le matin\n- Lokelma 5 g : 1 sachet par jour\n",
+        "Thérapeutique à la sortie :\n\nMédicament | Dosage | Posologie | Remarque\n"
+        "Aldactone (spironolactone) | 75 mg | 2-0-0, soit 150 mg/j | dose augmentée\n")
+    _, sec = _letter(table)
+    assert "Aldactone (spironolactone) | 75 mg | 2-0-0, soit 150 mg/j" in sec["traitement_sortie"]  # the row, verbatim
+    prose = REPORT.replace(
+        "- Trimbow (béclométasone/formotérol/glycopyrronium) 87/5/9 µg : 2 inhalations matin et soir\n"
+        "- Amlodipine 5 mg : 1 cp le matin\n- Lokelma 5 g : 1 sachet par jour\n",
+        "À la sortie, la patiente poursuit l'amlodipine 5 mg le matin et le Zelitrex (valaciclovir) 500 mg matin et "
+        "soir ; le paracétamol 1 g est autorisé en cas de douleur.\n")
+    _, sec = _letter(prose)
+    out = sec["traitement_sortie"]
+    assert "amlodipine 5 mg le matin" in out and "Zelitrex (valaciclovir) 500 mg" in out and "paracétamol 1 g" in out
+
+
+@pytest.mark.parametrize("heading,name", [
+    ("Traitement Proposé au Domicile", "Traitement de sortie"), ("Traitement au Long Cours", "Traitement à l'entrée"),
+    ("ANTIBIOTIQUES ARRÊTÉS", "Traitements arrêtés ou modifiés"), ("Bilan à récupérer :", "Résultats en attente"),
+    ("RÉSULTATS NON RENDUS", "Résultats en attente"), ("CONSULTATIONS ET CONTRÔLES", "Suivi"),
+    ("Raison de la Venue", "Motif d'hospitalisation"), ("Ordonnance habituelle", "Traitement à l'entrée"),
+])
+def test_headings_named_in_other_words(heading, name):
+    assert split_sections(f"{heading}\n\n- contenu\n")[-1].name == name
+
+
+def test_a_short_line_alone_names_a_section_only_with_its_key_words():
+    text = "Évolution\n\nRAS.\n\nTraitement proposé au domicile\n\n- amlodipine 5 mg\n\nRetour à domicile\n\nFin."
+    names = [s.name for s in split_sections(text)]
+    assert names == ["Évolution", "Traitement de sortie"]  # « Retour à domicile » stays inside the list section
+    text = "CONCLUSION\n\nOAP.\n\nDiagnostics associés :\n\n- HTA\n"
+    assert [s.name for s in split_sections(text)] == ["Conclusion"]  # a sub-list of the conclusion, not a new section

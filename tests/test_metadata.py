@@ -24,6 +24,7 @@ STAYS = [Stay(id="S1", unit="Cardiologie", entry_date=date(2026, 2, 9), exit_dat
     ("Néphrologie\nCompte-rendu de séjour\nSéjour : 5 → 9 octobre 2026", "compte_rendu_hospitalisation"),
     ("Salle de cathétérisme\nCoronarographie et angioplastie en urgence", "compte_rendu_operatoire"),
     ("Cardiologie\nFiche de liaison infirmière (sortie)\nOrdonnance de bilan remise", "transmissions_infirmieres"),
+    ("Bloc\nCR OPÉRATOIRE : POSE DE PAC\nMotif : avant chimiothérapie néoadjuvante", "compte_rendu_operatoire"),
 ])
 def test_type_from_the_first_lines(text, kind):
     assert infer_metadata(text, "doc", STAYS).type == kind
@@ -48,6 +49,20 @@ def test_report_dated_by_the_end_of_an_arrow_range_and_notes_not_by_admission():
     assert infer_metadata(text, "doc", STAYS).date == date(2026, 2, 16)
     text = "Transmissions ciblées\nMme X, entrée le 20/07/26 en soins libres\n21/07/26 - nuit : RAS"
     assert infer_metadata(text, "doc", STAYS).date == date(2026, 7, 21)
+
+
+def test_a_treatment_end_date_is_not_the_discharge():
+    text = ("COMPTE RENDU D'HOSPITALISATION\nValmont, le 12 octobre 2025\nséjour du 06/10 au 12/10/2025\n"
+            "- Lovenox 4000 UI : 1 injection SC/j jusqu'au 4/11/25\n")
+    assert infer_metadata(text, "doc", STAYS).date == date(2025, 10, 12)
+
+
+def test_place_and_date_line_and_dates_without_a_year():
+    text = "Ordonnance de sortie\nM. X - 73,5 kg\nValmont, 10/02/26\n- Lasilix 40 mg jusqu'au 15/02, biologie le 15/02/2026"
+    assert infer_metadata(text, "doc", STAYS).date == date(2026, 2, 10)
+    text = "UNV\nTRANSMISSIONS DE NUIT\nNuit du 12 au 13/02\nRAS"
+    m = infer_metadata(text, "doc", STAYS)
+    assert (m.date, m.stay_id) == (date(2026, 2, 13), "S1")  # the year of the stay it falls in
 
 
 def test_cumulative_lab_report_is_dated_by_its_latest_sample():

@@ -36,7 +36,7 @@ from knowledge.french import fold
 from medassist.access import Action, User, authorize
 from tools.drafting.common import first_section, finish, matching_sentences, quote_section, sentences_section
 from tools.drafting.extract import (
-    Medication, Record, SourceDoc, TreatmentList, as_date, bullets, labelled, lines, load_record,
+    CHANGE_SECTIONS, Medication, Record, SourceDoc, TreatmentList, as_date, bullets, labelled, lines, load_record,
     parse_medication, posology_key, sentences, treatment_list,
 )
 from tools.drafting.models import Draft, DraftCitation, DraftSection, ReconciliationItem
@@ -424,7 +424,7 @@ class _Builder:
         items: list[ReconciliationItem] = []
         change_lines: list[tuple[Medication, SourceDoc]] = []
         for doc in self.ordered:
-            for sec in doc.find_sections("Traitements arrêtés ou modifiés"):
+            for sec in doc.find_sections(*CHANGE_SECTIONS):
                 a, b = doc.body(sec)
                 change_lines += [(m, doc) for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s))]
             if change_lines:
@@ -518,7 +518,7 @@ class _Builder:
                               + ", ".join(f"{it.drug} {it.entry_dose or ''}".strip() for it in unchanged) + ".")
             cits += [c for it in unchanged for c in it.citations if c not in cits]
         # change lines that could not be tied to a drug of either list are still quoted verbatim
-        found = first_section(self.ordered, ("Traitements arrêtés ou modifiés",))
+        found = first_section(self.ordered, CHANGE_SECTIONS)
         if found:
             doc, sec = found
             a, b = doc.body(sec)

@@ -27,7 +27,7 @@ previous section).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -233,8 +233,10 @@ def parse_medication(item: str, start: int = 0, *, in_list: bool = False) -> Med
     body = item[m.end():] if m else item
     offset = start + (m.end() if m else 0)
     body_stripped = body.strip()
-    cut = _MERGED_PROSE.search(body_stripped)
-    if cut:  # "… 1 comprimé le soir Le patient utilise…": the next sentence of a joined paragraph
+    first_dose = _DOSE.search(body_stripped)
+    cut = next((c for c in _MERGED_PROSE.finditer(body_stripped) if first_dose and c.start() > first_dose.end()), None)
+    if cut:  # "… 1 comprimé le soir Le patient utilise…": the next sentence of a joined paragraph (after
+        # the dose: « Bactrim Forte (…) 160 mg », « Spiolto Respimat 2,5 µg » are names in two words)
         body_stripped = body_stripped[: cut.start()].rstrip()
     if not body_stripped:
         return None
@@ -448,6 +450,50 @@ def load_record(service, patient_id: str) -> Record:
 
 
 # --------------------------------------------------------------------------- treatment lists
+#: Where a treatment written as a sentence passes from one drug to the next.
+_CLAUSE_SPLIT = re.compile(r"\s*;\s*|,\s+(?=(?:et\s+)?(?:le|la|les|l['’]|du|de la)\s)|\s+et\s+(?=(?:le|la|les|l['’])\s?)"
+                           r"|(?<=[.!?])\s+")
+_DRUG_WORD = re.compile(r"[A-Za-zÀ-ÿ][\w-]{3,}")
+
+
+def prose_medications(text: str, start: int, end: int) -> list[Medication]:
+    """Medications of a treatment written as prose: each clause (« ; », « et le », « , la … »)
+    holding a lexicon drug and a dose gives one medication, quoted from the drug's name to the
+    clause's end. Offsets stay exact."""
+    out, pos = [], start
+    bounds = [(m.start(), m.end()) for m in _CLAUSE_SPLIT.finditer(text, start, end)] + [(end, end)]
+    for a, b in bounds:
+        clause_start, clause_end = pos, a
+        pos = b
+        for w in _DRUG_WORD.finditer(text, clause_start, clause_end):
+            if fold(w.group(0)) in drug_names():
+                s, e = strip_span(text, w.start(), clause_end)
+                m = parse_medication(text[s:e].rstrip(" ."), s, in_list=True)
+                if m is not None and m.dose:
+                    out.append(m)
+                break
+    return out
+
+
+def table_medications(text: str, start: int, end: int) -> list[Medication]:
+    """Medications of a table kept by extraction as `` | ``-separated rows (« Aldactone
+    (spironolactone) | 75 mg | 2-0-0, soit 150 mg/j | dose augmentée »): the first cell is the
+    name, the next the dose, the rest the posology; the header row has no dose and is skipped.
+    Quotes stay exact: the row is parsed with its separators blanked, then cited as written."""
+    out = []
+    for s, e in lines(text, start, end):
+        row = text[s:e]
+        if row.count(" | ") < 1 or _DASH.match(row):
+            continue
+        first = row.find(" | ")
+        rest = row[first + 3:].replace(" | ", " : ", 1)
+        parsed = parse_medication(row[:first] + "   " + rest, s, in_list=True)
+        if parsed is not None and parsed.dose:
+            out.append(replace(parsed, line=row, start=s, end=e))
+    return out
+
+
+
 #: Sections that hold a full treatment list, best first.
 TREATMENT_LIST_SECTIONS = ("Traitement de sortie", "Traitement en cours", "Traitement", "Consignes de sortie",
                            "Prescription")
@@ -484,6 +530,10 @@ def treatment_list(doc: SourceDoc, names: tuple[str, ...] = TREATMENT_LIST_SECTI
         for sec in doc.find_sections(name):
             a, b = doc.body(sec)
             meds = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s, in_list=True))]
+            meds += table_medications(doc.text, a, b)
+            if not any(not is_stopped_item(m) for m in meds):
+                # « À la sortie, la patiente poursuit l'amlodipine 5 mg le matin et le … »
+                meds += prose_medications(doc.text, a, b)
             kept = [m for m in meds if not is_stopped_item(m)]
             if kept:
                 return TreatmentList(doc, sec, kept, [m for m in meds if is_stopped_item(m)])
