@@ -5,17 +5,21 @@ their ``PROTOCOL.md``) state the same facts of 8 stays in other words, other dat
 declared metadata, and render them as plain text, Markdown, DOCX, ``<div>`` HTML, PDF and scanned
 PDF. Scoring every style the same way, side by side, shows what depends on the form of the record.
 
-Two sets (:data:`SETS`), scored with the same rules and reported side by side:
+Three sets (:data:`SETS`), scored with the same rules and reported side by side:
 
 * **A** — ``knowledge/eval/robustness`` (P001-P008): scored blind once on 2026-12-03, then used to
   fix the system, so it is a **dev** set since that day (label "A (dev depuis le 2026-12-03)");
 * **B** — ``knowledge/eval/robustness_b`` (P009-P016): written the same day by other "authors" as
-  the **test** split ("B (test, aveugle)"); its first scoring is the reported blind figure.
+  the **test** split ("B (test, aveugle)"); its first scoring is the reported blind figure;
+* **C** — ``knowledge/eval/robustness_c`` (P001-P008 again, in a third voice): written on
+  2026-12-03, before the fixes made on set B's results were measured, as the new **test** split
+  ("C (test, aveugle)"); its first scoring is the reported blind figure.
 
 ``--quick`` (the CI gate) scores set A only, on :data:`QUICK_STYLES` × :data:`QUICK_PATIENTS`: the
-gate must never consume set B. ``MEDASSIST_ROBUSTNESS_SETS=A`` (or ``B``) restricts a full run
-(``medassist eval --suite robustness``, ``make results``) to one set, e.g. while set B waits for its
-one blind scoring; ``python -m bench.robustness_eval --sets B`` does the same here.
+gate must never consume a test set (B, C). ``MEDASSIST_ROBUSTNESS_SETS=A`` (or ``A,B``, ``C``…)
+restricts a full run (``medassist eval --suite robustness``, ``make results``) to some sets, e.g.
+``A,B`` while set C waits for its one blind scoring; ``python -m bench.robustness_eval --sets C``
+does the same here.
 
 For each set and style, ``styles/<style>`` is ingested into its **own temporary data dir** (the patient
 ids are the dev ids: never into the dev index), reusing one embedder object so the model loads
@@ -61,9 +65,9 @@ the best; QA and coding likewise within 5 points.
 
 Run::
 
-    .venv/bin/python -m bench.robustness_eval --report reports/robustness      # sets A and B
-    .venv/bin/python -m bench.robustness_eval --sets B --report reports/robustness-b-blind
-    medassist eval --suite robustness --report DIR           # A and B, inside the harness report
+    .venv/bin/python -m bench.robustness_eval --report reports/robustness      # sets A, B and C
+    .venv/bin/python -m bench.robustness_eval --sets C --report reports/robustness-c-blind
+    medassist eval --suite robustness --report DIR           # every set, inside the harness report
 
 Example (the matching rules, no model)::
 
@@ -101,14 +105,16 @@ from knowledge.french import fold  # noqa: E402
 
 ROBUSTNESS = REPO / "knowledge" / "eval" / "robustness"
 ROBUSTNESS_B = REPO / "knowledge" / "eval" / "robustness_b"
+ROBUSTNESS_C = REPO / "knowledge" / "eval" / "robustness_c"
 #: the sets, in report order: folder, label (French, shown in reports), role
 SETS = {
     "A": {"root": ROBUSTNESS, "label": "A (dev depuis le 2026-12-03)", "role": "dev"},
     "B": {"root": ROBUSTNESS_B, "label": "B (test, aveugle)", "role": "test"},
+    "C": {"root": ROBUSTNESS_C, "label": "C (test, aveugle)", "role": "test"},
 }
 #: the only set ``--quick`` (the CI gate) scores
 QUICK_SET = "A"
-#: environment variable restricting a full run to some sets (``A``, ``B`` or ``A,B``)
+#: environment variable restricting a full run to some sets (``A``, ``B``, ``C``, ``A,B``…)
 SETS_ENV = "MEDASSIST_ROBUSTNESS_SETS"
 STYLES = ("txt_lines", "markdown", "docx", "html", "pdf", "scan")
 #: styles holding every patient of the gold (``scan`` holds two): the gaps are computed over these
@@ -463,7 +469,7 @@ def code_version() -> dict:
 
 
 def chosen_sets(sets: list[str] | None = None, *, quick: bool = False) -> list[str]:
-    """The sets a run scores: ``quick`` -> set A only (the CI gate never scores set B); else
+    """The sets a run scores: ``quick`` -> set A only (the CI gate never scores a test set); else
     ``sets``, else :data:`SETS_ENV`, else every set.
 
     >>> chosen_sets(quick=True), chosen_sets(["b"])
@@ -681,15 +687,16 @@ def markdown(result: dict, *, title: str = "# medassist — format robustness", 
             "unverified = drugs/doses/dates flagged by the verifier; QA = extractive agent, fact in answer or "
             "top-3 citations with the expected document; coding = patient mode on the gold stay. "
             "Rules: `bench/robustness_eval.py`; sets and protocols: `knowledge/eval/robustness/PROTOCOL.md` (A, dev), "
-            "`knowledge/eval/robustness_b/PROTOCOL.md` (B, test: its first scoring is the blind figure, log it there).", ""]
+            "`knowledge/eval/robustness_b/PROTOCOL.md` (B), `knowledge/eval/robustness_c/PROTOCOL.md` (C, test: its "
+            "first scoring is the blind figure, log it there).", ""]
     return "\n".join(head + table_lines(result) + ["## Details", ""] + detail_lines(result)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Robustesse au format : jeux A (dev) et B (test aveugle) notés style par style.")
+    ap = argparse.ArgumentParser(description="Robustesse au format : jeux A, B et C notés style par style, côte à côte.")
     ap.add_argument("--styles", default=None, help="styles, ex. txt_lines,pdf (défaut : tous)")
     ap.add_argument("--quick", action="store_true", help="jeu A seulement, 2 styles × 2 patients (CI)")
-    ap.add_argument("--sets", default=None, help="jeux notés, ex. A ou A,B (défaut : tous, ou $MEDASSIST_ROBUSTNESS_SETS)")
+    ap.add_argument("--sets", default=None, help="jeux notés, ex. C ou A,B (défaut : tous, ou $MEDASSIST_ROBUSTNESS_SETS)")
     ap.add_argument("--report", default=None, help="dossier où écrire report.md et report.json")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)

@@ -3,12 +3,16 @@
 
 Why: every quality figure of the README comes from one house style. These sets keep the facts of
 one stay per dev patient and vary the form (wording, abbreviations, date formats, headings, file
-format, layout, scans). Two sets share this renderer (see :data:`SETS`):
+format, layout, scans). Three sets share this renderer (see :data:`SETS`):
 
 * ``a`` — ``knowledge/eval/robustness`` (P001-P008), scored blind once on 2026-12-03 and a **dev**
   set since (the fixes of issue 14 were made looking at its results);
 * ``b`` — ``knowledge/eval/robustness_b`` (P009-P016), written on 2026-12-03 by other "authors" as
-  the **test** split the fixes are measured on, once. Its ``PROTOCOL.md`` lists its differences.
+  the **test** split the fixes are measured on, once; scored blind once that day, a **dev** set since;
+* ``c`` — ``knowledge/eval/robustness_c`` (P001-P008 again, in a third voice: other hospitals'
+  habits), written on 2026-12-03 before the next fixes were measured: the new blind **test** split.
+
+Each set's ``PROTOCOL.md`` lists its differences from set A's.
 
 Input: ``<set>/sources/PXXX.json``::
 
@@ -37,12 +41,12 @@ in every style:
 
 Deterministic and idempotent: fixed seeds, fixed dates, normalised ZIP timestamps; a file whose
 bytes would not change is not rewritten, and files of the styles folder that the build does not
-produce are removed. Set A's bytes do not depend on set B (layouts are cycled per set).
+produce are removed. A set's bytes do not depend on the other sets (layouts are cycled per set).
 
 Usage::
 
-    python scripts/build_robustness.py                    # build every style of both sets
-    python scripts/build_robustness.py --set b            # one set
+    python scripts/build_robustness.py                    # build every style of every set
+    python scripts/build_robustness.py --set c            # one set
     python scripts/build_robustness.py --check            # exit 1 if a text/docx/pdf output of a set is stale
     python scripts/build_robustness.py --set a --out DIR --styles txt_lines markdown html
     python scripts/build_robustness.py --export pdf DIR --set b   # one style + flat qa.jsonl for `medassist eval --cases DIR`
@@ -55,8 +59,8 @@ Example::
     'SUITES À DONNER'
     >>> heading_text("Examen clinique à l'entrée", "title")
     "Examen Clinique à l'Entrée"
-    >>> [SETS[k].root.name for k in SET_NAMES], SETS["b"].scan_patients
-    (['robustness', 'robustness_b'], ('P011', 'P014'))
+    >>> [SETS[k].root.name for k in SET_NAMES], SETS["b"].scan_patients, SETS["c"].scan_patients
+    (['robustness', 'robustness_b', 'robustness_c'], ('P011', 'P014'), ('P002', 'P007'))
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class RobustnessSet:
 SETS = {
     "a": RobustnessSet("a", REPO / "knowledge" / "eval" / "robustness", ("P003", "P006")),
     "b": RobustnessSet("b", REPO / "knowledge" / "eval" / "robustness_b", ("P011", "P014")),
+    "c": RobustnessSet("c", REPO / "knowledge" / "eval" / "robustness_c", ("P002", "P007")),
 }
 SET_NAMES = tuple(SETS)
 # set A's paths under their historical names (callers written before set B existed)
@@ -603,14 +608,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.export:
         if args.set_name == "all":
-            ap.error("--export takes one set: --set a or --set b")
+            ap.error("--export takes one set: --set a, b or c")
         rset = SETS[args.set_name or "a"]
         n = export(args.export[0], Path(args.export[1]), args.out or rset.styles_dir, rset.gold)
         print(f"set {rset.name}: {args.export[0]} -> {args.export[1]} ({n} questions in qa.jsonl)")
         return 0
     chosen = [SETS[args.set_name]] if args.set_name in SETS else [SETS[k] for k in SET_NAMES]
     if args.out is not None and len(chosen) > 1:
-        ap.error("--out takes one set: --set a or --set b")
+        ap.error("--out takes one set: --set a, b or c")
     if args.check:
         failed = False
         for rset in chosen:

@@ -1,10 +1,10 @@
-"""The format-robustness sets (knowledge/eval/robustness = set A, dev since 2026-12-03;
-knowledge/eval/robustness_b = set B, the blind test split): complete, consistent, openable,
-rebuildable.
+"""The format-robustness sets (knowledge/eval/robustness = set A and knowledge/eval/robustness_b =
+set B, both dev sets since their blind scoring on 2026-12-03; knowledge/eval/robustness_c = set C,
+the new blind test split): complete, consistent, openable, rebuildable.
 
 Fast and model-free: it reads the committed renderings, checks every gold string against the
 ``txt_lines`` rendering, opens DOCX/PDF files, checks that scans have no text layer, and rebuilds the
-text styles into a temporary folder to compare bytes. It never runs the assistant on the sets (set B
+text styles into a temporary folder to compare bytes. It never runs the assistant on the sets (set C
 must stay blind until it is scored once).
 """
 
@@ -23,13 +23,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "build_robustness.py"
 FULL_STYLES = ("txt_lines", "markdown", "docx", "html", "pdf")
+#: scanned patients of each set (as in scripts/build_robustness.py)
+SETS_SCAN = {"a": ("P003", "P006"), "b": ("P011", "P014"), "c": ("P002", "P007")}
 EXT = {"txt_lines": ".txt", "markdown": ".md", "docx": ".docx", "html": ".html", "pdf": ".pdf", "scan": ".pdf"}
 DOC_TYPES = {"lettre_adressage", "consultation", "compte_rendu_operatoire", "imagerie", "biologie", "ordonnance",
              "compte_rendu_hospitalisation", "transmissions_infirmieres", "rcp", "chimiotherapie",
              "anatomopathologie", "autre"}
 #: set -> (folder, patients)
 SETS = {"a": (REPO / "knowledge" / "eval" / "robustness", [f"P00{i}" for i in range(1, 9)]),
-        "b": (REPO / "knowledge" / "eval" / "robustness_b", [f"P0{i:02d}" for i in range(9, 17)])}
+        "b": (REPO / "knowledge" / "eval" / "robustness_b", [f"P0{i:02d}" for i in range(9, 17)]),
+        "c": (REPO / "knowledge" / "eval" / "robustness_c", [f"P00{i}" for i in range(1, 9)])}
 
 
 @pytest.fixture(scope="module")
@@ -208,23 +211,63 @@ def test_set_b_is_a_new_split_with_its_own_traps():
     assert sum(len(g["documents"]) for g in b) >= 20
 
 
-def test_set_b_documents_are_written_anew_not_copied_from_the_dev_corpus():
-    """The form must be new: no line of 40 characters or more of set B's text rendering is a
-    verbatim line of the dev patient's documents (facts agree, wording does not); signature lines
-    (« Dr … ») are names, not wording."""
+def _txt_lines(name: str, patient: str) -> list[tuple[str, str]]:
+    return [(f.name, line) for f in sorted((_styles(name) / "txt_lines" / patient).glob("*.txt"))
+            for line in f.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("name", ["b", "c"])
+def test_test_split_documents_are_written_anew_not_copied(name):
+    """The form must be new: no line of 40 characters or more of the set's text rendering is a
+    verbatim line of the dev patient's documents (facts agree, wording does not); set C, which
+    reuses set A's patients, must not copy set A's lines either. Signature lines (« Dr … ») are
+    names, not wording."""
     copied = []
-    for g in _gold("b"):
-        dev = []
+    for g in _gold(name):
+        ref = []
         for f in (REPO / "knowledge" / "patients" / g["patient"]).rglob("*"):
             if f.suffix in (".txt", ".md", ".html"):
-                dev.append(_norm(html.unescape(re.sub(r"<[^>]+>", " ", f.read_text(encoding="utf-8")))))
-        dev_text = "\n".join(dev)
-        for f in sorted((_styles("b") / "txt_lines" / g["patient"]).glob("*.txt")):
-            for line in f.read_text(encoding="utf-8").splitlines():
-                x = _norm(line.lstrip("-• "))
-                if len(x) >= 40 and not x.startswith("dr ") and x in dev_text:
-                    copied.append((g["patient"], f.name, line))
+                ref.append(_norm(html.unescape(re.sub(r"<[^>]+>", " ", f.read_text(encoding="utf-8")))))
+        if name == "c":
+            ref += [_norm(line) for _, line in _txt_lines("a", g["patient"])]
+        ref_text = "\n".join(ref)
+        for fname, line in _txt_lines(name, g["patient"]):
+            x = _norm(line.lstrip("-• "))
+            if len(x) >= 40 and not x.startswith("dr ") and x in ref_text:
+                copied.append((g["patient"], fname, line))
     assert not copied, copied
+
+
+def test_set_c_is_a_third_voice_with_its_own_traps():
+    """Set C: set A's patients (P001-P008) in another voice — a letter laid out as a « Rubrique |
+    Contenu » table, headings as questions, in parentheses or with trailing dots, the discharge
+    treatment split into new / unchanged / stopped drugs, a pending result inside the conclusion
+    sentence; one report with nothing pending; forbidden codes on every patient; scans for two
+    patients other than set A's."""
+    a, c = _gold("a"), _gold("c")
+    assert [g["patient"] for g in c] == [g["patient"] for g in a]
+    assert set(SETS_SCAN["c"]).isdisjoint(SETS_SCAN["a"])
+    assert all(g["coding"]["forbidden"] for g in c) and all(g["stay"] == "S1" for g in c)
+    empty = [g["patient"] for g in c if not g["discharge"]["pending"]]
+    assert empty
+    for pid in empty:
+        assert re.search(r"\b(néant|aucun)", _txt("c", pid)), pid
+    sources = {g["patient"]: json.loads((SETS["c"][0] / "sources" / f"{g['patient']}.json").read_text(encoding="utf-8"))
+               for g in c}
+    reports = {pid: [d for d in s["documents"] if d["type"] == "compte_rendu_hospitalisation"] for pid, s in sources.items()}
+    headings = [sec["heading"] for docs in reports.values() for d in docs for sec in d["sections"]]
+    assert sum(h.endswith("?") for h in headings) >= 6
+    assert sum(h.startswith("(") and h.endswith(")") for h in headings) >= 4
+    assert sum(h.endswith("...") for h in headings) >= 6
+    assert {"Nouveaux médicaments", "Médicaments inchangés", "Médicaments arrêtés"} <= {h.rstrip(". ") for h in headings}
+    tables = [blk["table"] for docs in reports.values() for d in docs for sec in d["sections"] for blk in sec["blocks"] if "table" in blk]
+    assert sum(t["head"] == ["Rubrique", "Contenu"] for t in tables) >= 2
+    # a pending result stated inside the conclusion sentence, not under its own heading
+    assert any("en attente" in blk.get("p", "") and any(_norm(x) in _norm(blk["p"]) for x in g["discharge"]["pending"])
+               for g in c for d in reports[g["patient"]] for sec in d["sections"]
+               if re.search(r"conclusion|au total|diagnostic", sec["heading"], re.I) for blk in sec["blocks"])
+    assert 20 <= sum(len(g["documents"]) for g in c) <= 26
+    assert all(2 <= len(g["documents"]) <= 4 for g in c)
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
@@ -315,8 +358,8 @@ def test_export_writes_a_qa_eval_compatible_case_folder(br, tmp_path, name):
 
 
 # =========================================================================== evaluation plumbing
-# How ``bench/robustness_eval.py`` scores the two sets, on synthetic per-style results: no model, no
-# index, and never the assistant on a set (set B stays blind until its one scoring).
+# How ``bench/robustness_eval.py`` scores the sets, on synthetic per-style results: no model, no
+# index, and never the assistant on a set (set C stays blind until its one scoring).
 def _fake_style(calls: list):
     from bench.robustness_eval import score_coding, score_draft, score_metadata, summarise
 
@@ -341,50 +384,64 @@ def test_quick_gate_scores_set_a_only_whatever_the_environment(monkeypatch):
 
     calls: list = []
     monkeypatch.setattr(rob, "evaluate_style", _fake_style(calls))
-    monkeypatch.setenv(rob.SETS_ENV, "B")
-    out = rob.evaluate(settings=object(), embedder=object(), quick=True)
-    assert list(out["sets"]) == ["A"] and out["quick"]
-    assert {c[0] for c in calls} == {"robustness"}  # set B's folder never touched
+    for env in ("B", "C", "B,C"):
+        monkeypatch.setenv(rob.SETS_ENV, env)
+        calls.clear()
+        out = rob.evaluate(settings=object(), embedder=object(), quick=True)
+        assert list(out["sets"]) == ["A"] and out["quick"]
+        assert {c[0] for c in calls} == {"robustness"}  # the test sets' folders never touched
     assert calls == [("robustness", "txt_lines", ("P001", "P002")), ("robustness", "pdf", ("P001", "P002"))]
     # the fields the CI test and earlier reports read stay at the top level (set A)
     assert list(out["styles"]) == ["txt_lines", "pdf"] and out["styles"]["pdf"]["patients"] == ["P001", "P002"]
     assert "rows" not in out["styles"]["pdf"]
 
 
-def test_full_run_scores_both_sets_side_by_side_with_their_labels(monkeypatch):
+def test_full_run_scores_every_set_side_by_side_with_their_labels(monkeypatch):
     import bench.robustness_eval as rob
 
     calls: list = []
     monkeypatch.setattr(rob, "evaluate_style", _fake_style(calls))
     monkeypatch.delenv(rob.SETS_ENV, raising=False)
     out = rob.evaluate(settings=object(), embedder=object(), styles=["txt_lines", "pdf", "scan"])
-    assert list(out["sets"]) == ["A", "B"]
-    a, b = out["sets"]["A"], out["sets"]["B"]
+    assert list(out["sets"]) == ["A", "B", "C"]
+    a, b, c = out["sets"]["A"], out["sets"]["B"], out["sets"]["C"]
     assert a["label"] == "A (dev depuis le 2026-12-03)" and b["label"] == "B (test, aveugle)"
     assert (a["role"], b["role"]) == ("dev", "test") and b["root"] == "knowledge/eval/robustness_b"
     assert b["styles"]["txt_lines"]["patients"] == SETS["b"][1]
     assert b["styles"]["scan"]["patients"] == ["P011", "P014"] and b["scan_vs_pdf"]["patients"] == ["P011", "P014"]
     assert a["scan_vs_pdf"]["patients"] == ["P003", "P006"]
     assert b["styles"]["txt_lines"]["summary"]["qa"]["cases"] == sum(len(g["qa"]) for g in _gold("b"))
+    assert c["label"] == "C (test, aveugle)" and c["role"] == "test" and c["root"] == "knowledge/eval/robustness_c"
+    assert c["styles"]["txt_lines"]["patients"] == SETS["c"][1]
+    assert c["styles"]["scan"]["patients"] == ["P002", "P007"] and c["scan_vs_pdf"]["patients"] == ["P002", "P007"]
+    assert c["styles"]["pdf"]["summary"]["qa"]["cases"] == sum(len(g["qa"]) for g in _gold("c"))
     # each set's gaps are computed within the set
     assert set(a["acceptance"]["coverage_min"]["per_style"]) == {"txt_lines", "pdf"}
     md = rob.markdown(out)
-    assert "Sets side by side (A = A (dev depuis le 2026-12-03); B = B (test, aveugle))" in md
-    assert "| style | letter items A | letter items B |" in md
+    assert "Sets side by side (A = A (dev depuis le 2026-12-03); B = B (test, aveugle); C = C (test, aveugle))" in md
+    assert "| style | letter items A | letter items B | letter items C |" in md
+    assert "**Set C (test, aveugle)** — `knowledge/eval/robustness_c`:" in md
     assert "**Set B (test, aveugle)** — `knowledge/eval/robustness_b`:" in md and "### Set A (dev depuis le 2026-12-03)" in md
     assert "| scan | " in md and "(2 p.)" in md
-    # the environment can hold set B back from a full run (e.g. `make results` before its one scoring)
+    # the environment can hold set C back from a full run (e.g. `make results` before its one scoring)
+    monkeypatch.setenv(rob.SETS_ENV, "A,B")
+    calls.clear()
+    assert list(rob.evaluate(settings=object(), embedder=object(), styles=["txt_lines"])["sets"]) == ["A", "B"]
+    assert {x[0] for x in calls} == {"robustness", "robustness_b"}
     monkeypatch.setenv(rob.SETS_ENV, "A")
     calls.clear()
     assert list(rob.evaluate(settings=object(), embedder=object(), styles=["txt_lines"])["sets"]) == ["A"]
-    assert {c[0] for c in calls} == {"robustness"}
+    assert {x[0] for x in calls} == {"robustness"}
 
 
 def test_set_choice_is_validated():
     import bench.robustness_eval as rob
 
     assert rob.chosen_sets(["b", "A"]) == ["A", "B"] and rob.chosen_sets(quick=True) == ["A"]
+    assert rob.chosen_sets(["c", "a"]) == ["A", "C"]
     with pytest.raises(ValueError, match="inconnu"):
-        rob.chosen_sets(["C"])
+        rob.chosen_sets(["D"])
     with pytest.raises(SystemExit):
         rob.main(["--quick", "--sets", "B"])
+    with pytest.raises(SystemExit):
+        rob.main(["--quick", "--sets", "C"])
