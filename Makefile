@@ -11,7 +11,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 FIND_LINKS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 PYTEST_ARGS ?=
 
-.PHONY: install setup setup-test index run test eval eval-quick results bench
+.PHONY: install setup setup-test index run test test-fast lint eval eval-quick results bench
 
 install: $(STAMP)
 
@@ -39,7 +39,15 @@ run: index
 	$(BIN)/medassist ui
 
 test: setup-test
+	$(BIN)/ruff check .
 	MEDASSIST_REQUIRE_MODELS=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# no model, no browser: unit tests and doctests (a couple of minutes)
+test-fast: install
+	$(BIN)/pytest -q -p no:cacheprovider -m "not embed and not llm and not browser and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
 
 eval: index
 	$(BIN)/medassist eval --suite all --report reports/latest

@@ -76,7 +76,9 @@ ClientMaxOpt = Annotated[str, typer.Option(
 
 
 def eval_cmd(
-    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security, robustness ou all.")] = "all",
+    action: Annotated[list[str] | None, typer.Argument(
+        help="« aggregate FICHIER… » : regroupe les exports de métriques de plusieurs sites (avec --report).")] = None,
+    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security, robustness, structure ou all.")] = "all",
     report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport (Markdown, JSON, graphiques).")] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="Autre jeu de cas (dossiers patients + JSONL).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Sous-ensemble fixe et rapide (celui de la CI).")] = False,
@@ -86,12 +88,18 @@ def eval_cmd(
     backends: BackendsOpt = None,
     client_max: ClientMaxOpt = "",
     update_readme: Annotated[bool, typer.Option("--update-readme", help="Réécrit la section Results du README.")] = False,
+    export_metrics: Annotated[Path | None, typer.Option(
+        "--export-metrics", help="Écrit les seules métriques (comptes et taux, cellules < 5 masquées) pour un regroupement multi-sites.")] = None,
+    site: Annotated[str, typer.Option("--site", help="Libellé du site dans l'export de métriques.")] = "site",
     json_out: JsonOpt = False,
 ) -> None:
     """Évalue chaque couche sur les jeux de développement et écrit un rapport lisible.
 
     ``--bench`` fait aussi les mesures de ``medassist bench`` dans le même rapport : avec
     ``--update-readme``, une seule commande régénère tous les chiffres du README (``make results``)."""
+    if action:
+        _aggregate(action, report, json_out)
+        return
     from bench.harness import SUITES, bench_lines, check_floors, markdown_report, run_bench, run_eval
     from bench.harness import update_readme as write_readme
 
@@ -116,6 +124,14 @@ def eval_cmd(
             bench_json = (report or Path("reports/latest")) / "bench.json"
             bench_result = json.loads(bench_json.read_text()) if bench_json.exists() else None
         write_readme(Path("README.md"), result, bench_result)
+    if export_metrics:
+        from bench.metrics_export import write_export
+
+        try:
+            written = write_export(result, export_metrics, site=site)
+        except ValueError as exc:
+            fail(str(exc))
+        typer.secho(f"Export de métriques (sans donnée patient) écrit : {written}", fg=typer.colors.GREEN, err=True)
     failures = check_floors(result) if check else []
     if json_out:
         emit_json({**result, "bench": bench_result, "floor_failures": failures} if (bench_result or check) else result)
@@ -128,6 +144,24 @@ def eval_cmd(
                        "Seuils non respectés :\n" + "\n".join(f"  ✗ {f}" for f in failures))
     if failures:
         raise typer.Exit(1)
+
+
+def _aggregate(action: list[str], report: Path | None, json_out: bool) -> None:
+    """``medassist eval aggregate FILE…``: pool metrics-only exports of several sites."""
+    from bench.metrics_export import aggregate_markdown, write_aggregate
+
+    if action[0] != "aggregate":
+        fail(f"Action inconnue : « {action[0]} » (seule action : aggregate FICHIER…).")
+    if len(action) < 2:
+        fail("Indiquez au moins un export de métriques : medassist eval aggregate FICHIER…")
+    try:
+        agg = write_aggregate(action[1:], report)
+    except ValueError as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(agg)
+    else:
+        typer.echo(aggregate_markdown(agg))
 
 
 def bench(

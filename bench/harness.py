@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
-SUITES = ("retrieval", "coding", "qa", "drafting", "security", "robustness")
+SUITES = ("retrieval", "coding", "qa", "drafting", "security", "robustness", "structure")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 #: ``--quick`` (the CI subset): every 3rd question, 6 gold stays, 6 patients for drafting and pseudonymisation
 QUICK_EVERY, QUICK_STAYS, QUICK_PATIENTS = 3, 6, 6
@@ -189,6 +189,15 @@ def _suite_robustness(svc, cases, settings, quick: bool = False) -> dict:
     return evaluate(settings, svc.embedder if svc is not None else None, quick=quick)
 
 
+def _suite_structure(cases_dir: Path | None, quick: bool = False) -> dict:
+    """Oncology structuring, field P/R/F1 (:mod:`bench.structure_eval`): the dev set folders, or
+    ``--cases DIR`` when DIR holds a ``gold.jsonl`` of that format; no index needed."""
+    from bench.structure_eval import evaluate
+
+    own = cases_dir is not None and (Path(cases_dir) / "gold.jsonl").exists()
+    return evaluate(Path(cases_dir) if own else None, quick=quick)
+
+
 # =========================================================================== plots
 def _plots(report: dict, out: Path) -> list[str]:
     import matplotlib
@@ -259,10 +268,11 @@ def run_eval(suites: list[str], report_dir: Path | None = None, cases_dir: Path 
            "qa": lambda s: _suite_qa(s, cases, settings, quick),
            "drafting": lambda s: _suite_drafting(s, cases, settings, quick),
            "security": lambda s: _suite_security(s, cases, settings, quick),
-           "robustness": lambda s: _suite_robustness(s, cases, settings, quick)}
+           "robustness": lambda s: _suite_robustness(s, cases, settings, quick),
+           "structure": lambda s: _suite_structure(cases_dir, quick)}
     # the robustness set indexes its own temporary stores: alone, it needs neither the dev index
     # (which another process may hold) nor the --cases store
-    needs_index = any(n != "robustness" for n in suites)
+    needs_index = any(n not in ("robustness", "structure") for n in suites)
     with _service_for(cases, settings) if needs_index else nullcontext() as svc:
         for name in suites:
             with _measure(name, report["phases"]):
@@ -367,6 +377,10 @@ def summary_lines(report: dict) -> list[str]:
                   "(`knowledge/eval/robustness_b`, blind test): the same facts of 8 stays each in other words and "
                   "formats, per style, % (letter items: drugs + dose, stopped/changed + reason, follow-up, "
                   "pending):", ""] + table_lines(s["robustness"])
+    if "structure" in s:
+        from bench.structure_eval import table_lines as structure_lines
+
+        lines += structure_lines(s["structure"])
     return lines
 
 

@@ -187,3 +187,43 @@ def test_search_k_must_be_a_positive_integer(svc, k):
     with pytest.raises(ValueError, match="au moins égal à 1"):
         service.search_patient("PV01", "traitement de sortie", k=k)
     assert len(service.search_patient("PV01", "traitement de sortie", k=1).hits) == 1
+
+
+def test_cli_adds_replaces_on_request_lists_and_restores_versions(tmp_path, monkeypatch):
+    """The same through ``medassist ingest --replace`` and ``medassist versions [--restore N]``."""
+    from typer.testing import CliRunner
+
+    import ui.cli as cli
+
+    settings = get_settings().model_copy(update={"data_dir": tmp_path / "data", "embedding_dim": TinyEmbedder.dim})
+    monkeypatch.setattr(cli, "_service", lambda: RetrievalService(settings, embedder=TinyEmbedder()))
+    monkeypatch.setattr(cli, "resolve_user", lambda username, role: CLINICIAN)
+    run = CliRunner().invoke
+    folder = _patient_folder(tmp_path / "patients")
+    assert run(cli.app, ["ingest", str(folder), "--json"]).exit_code == 0
+    upload = tmp_path / "up" / "D04.txt"
+    upload.parent.mkdir()
+    upload.write_text(NOTE, encoding="utf-8")
+
+    res = run(cli.app, ["ingest", str(upload), "--patient", "PV01"])
+    assert res.exit_code == 0 and "PV01-D04-2" in res.output and "1 ajouté(s), 0 remplacé(s)" in res.output
+
+    res = run(cli.app, ["ingest", str(upload), "--patient", "PV01", "--replace", "PV01-D04", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["replaced"] == ["PV01-D04"] and report["replacements"][0]["kept_version"] == 1
+
+    res = run(cli.app, ["versions", "PV01-D04", "--patient", "PV01", "--json"])
+    rows = json.loads(res.stdout)
+    assert [r["version"] for r in rows] == [1] and rows[0]["chars"] == len(DISCHARGE)
+
+    res = run(cli.app, ["versions", "PV01-D04", "--patient", "PV01", "--restore", "1"])
+    assert res.exit_code == 0 and "↻" in res.output
+    service = RetrievalService(settings, embedder=TinyEmbedder())
+    try:
+        assert _text(service, "PV01-D04") == DISCHARGE  # back, and the replaced note kept in turn
+        assert len(service.versions(Scope.patient("PV01"), "PV01-D04")) == 2
+    finally:
+        service.close()
+    res = run(cli.app, ["versions", "PV01-D04", "--patient", "PV01", "--restore", "9"])
+    assert res.exit_code == 1 and "introuvable" in res.output

@@ -30,6 +30,14 @@ app = typer.Typer(
 llm_app = typer.Typer(help="Serveur de modèle de langage (llama.cpp embarqué, ou vLLM distant).", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
+
+@app.callback()
+def _private_files() -> None:
+    # every file a command writes (databases, exports, index) is readable by its owner only
+    from medassist.settings import private_umask
+
+    private_umask()
+
 __all__ = ["JsonOpt", "app", "emit_json", "fail", "main"]
 
 
@@ -159,10 +167,16 @@ def ingest(
     corpus: Annotated[str | None, typer.Option("--corpus", help="patients ou procedures.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Supprime le document (--doc) ou tout le dossier du patient.")] = False,
     doc: Annotated[str | None, typer.Option("--doc", help="Identifiant de document à supprimer (avec --delete).")] = None,
+    replace: Annotated[str | None, typer.Option(
+        "--replace", help="Remplace ce document par le fichier donné (l'ancienne version est conservée et restaurable).")] = None,
+    user: UserOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Indexe des dossiers patients ou des procédures (idempotent ; un fichier modifié remplace l'ancien)."""
-    from medassist.schemas import Corpus
+    """Indexe des dossiers patients ou des procédures (idempotent, sans remplacement silencieux).
+
+    Un fichier isolé dont l'identifiant existe déjà est ajouté sous un nouvel identifiant ; un
+    remplacement se demande par --replace (l'ancienne version reste restaurable)."""
+    from medassist.schemas import Corpus, Role
     from retrieval.store import Scope, StoreError
 
     try:
@@ -186,8 +200,10 @@ def ingest(
             else:
                 typer.echo("Supprimé." if ok else "Rien à supprimer.")
             return
+        who = resolve_user(user, Role.clinician.value) if replace else None
         with _ingest_progress(quiet=json_out) as on_progress:
-            report = svc.ingest_paths(paths, patient_id=patient, corpus=corpus_enum, progress=on_progress)
+            report = _guarded(lambda: svc.ingest_paths(paths, patient_id=patient, corpus=corpus_enum,
+                                                       progress=on_progress, replace=replace, user=who))
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -201,6 +217,10 @@ def ingest(
         )
         for dup in report.duplicates:
             typer.secho(f"  ℹ {dup.message}", err=True)
+        for note in report.notices:
+            typer.secho(f"  ℹ {note}", err=True)
+        for rep in report.replacements:
+            typer.secho(f"  ↻ {rep.message}", err=True)
         for err in report.errors:
             typer.secho(f"  ✗ {err.message}", fg=typer.colors.YELLOW, err=True)
     if report.errors and not (report.added or report.replaced or report.unchanged or report.duplicates):
@@ -208,11 +228,49 @@ def ingest(
 
 
 @app.command()
+def versions(
+    doc: Annotated[str, typer.Argument(help="Identifiant du document.")],
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient du document (défaut : les procédures).")] = None,
+    restore: Annotated[int | None, typer.Option("--restore", help="Restaure cette version (la version actuelle est conservée).")] = None,
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Liste les versions conservées d'un document (remplacé, restauré ou supprimé) ; --restore N la rétablit."""
+    from medassist.schemas import Role
+    from retrieval.store import Scope
+
+    svc = _service()
+    try:
+        scope = Scope.patient(patient) if patient else Scope.procedures()
+        if restore is None:
+            rows = _guarded(lambda: svc.versions(scope, doc))
+            if json_out:
+                emit_json(rows)
+            elif not rows:
+                typer.echo(f"Aucune version conservée pour « {doc} ».")
+            for r in rows if not json_out else []:
+                typer.echo(f"v{r['version']} · {r['title']} · {r['chars']} caractères, {r['chunks']} passages · "
+                           f"archivée le {str(r['archived_at'])[:16]} ({r['reason']})")
+            return
+        who = resolve_user(user, Role.clinician.value)
+        report = _guarded(lambda: svc.restore(scope, doc, restore, user=who))
+    finally:
+        svc.close()
+    if json_out:
+        emit_json(report)
+    else:
+        for rep in report.replacements:
+            typer.echo(f"↻ {rep.message}")
+        for err in report.errors:
+            typer.secho(f"  ✗ {err.message}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Question ou mots-clés.")],
     patient: Annotated[str | None, typer.Option("--patient", help="Dossier patient où chercher.")] = None,
     corpus: Annotated[str, typer.Option("--corpus", help="patients ou procedures.")] = "patients",
-    k: Annotated[int, typer.Option("-k", help="Nombre de passages.")] = 5,
+    k: Annotated[int, typer.Option("-k", help="Nombre de passages (au moins 1).")] = 5,
     mode: Annotated[str, typer.Option("--mode", help="hybrid, dense ou bm25.")] = "hybrid",
     json_out: JsonOpt = False,
 ) -> None:
@@ -222,6 +280,8 @@ def search(
 
     if mode not in ("hybrid", "dense", "bm25"):
         fail("--mode doit valoir hybrid, dense ou bm25.")
+    if k < 1:
+        fail("-k doit valoir au moins 1.")
     svc = _service()
     try:
         scope = Scope.procedures() if corpus == "procedures" else Scope.patient(patient or "")
@@ -420,6 +480,81 @@ def export(
         emit_json(report)
         return
     typer.echo(report.summary_fr())
+
+
+# --------------------------------------------------------------------------- structured data
+@app.command()
+def structure(
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient à structurer.")] = None,
+    profile: Annotated[str, typer.Option("--profile", help="Profil de données (oncology).")] = "oncology",
+    all_patients: Annotated[bool, typer.Option("--all", help="Cohorte : tous les patients d'oncologie visibles.")] = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Écrit la cohorte en CSV (+ dictionnaire des données).")] = None,
+    fhir_out: Annotated[Path | None, typer.Option("--fhir", help="Écrit un Bundle FHIR R4 (JSON ; un fichier par patient avec --all).")] = None,
+    pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Identifiants pseudonymisés, dates décalées (rôle DIM).")] = False,
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Données structurées et citées (oncologie) : JSON, cohorte CSV, FHIR R4."""
+    import json as json_mod
+
+    from tools.structure import (
+        PseudonymisedOutputError,
+        StructureError,
+        structure_cohort,
+        structure_patient,
+        to_bundle,
+        validate_bundle,
+        write_cohort,
+    )
+    from tools.structure.models import ALL_FIELDS, STATUS_FR
+
+    if bool(patient) == all_patients:
+        fail("Indiquez soit --patient, soit --all.")
+    u = resolve_user(user, "coder")
+    try:
+        if all_patients:
+            recs = _guarded(lambda: structure_cohort(u, profile, pseudonymise=pseudonymise))
+        else:
+            recs = [_guarded(lambda: structure_patient(u, patient, profile, pseudonymise=pseudonymise))]
+    except (StructureError, PseudonymisedOutputError) as exc:
+        fail(str(exc))
+    if not recs:
+        fail("Aucun patient d'oncologie dans votre périmètre.")
+    if csv_out:
+        data, dico = write_cohort(recs, csv_out)
+        typer.secho(f"CSV écrit : {data} ; dictionnaire des données : {dico}", fg=typer.colors.GREEN, err=True)
+    if fhir_out:
+        written = []
+        for r in recs:
+            bundle = to_bundle(r)
+            validate_bundle(bundle)
+            target = fhir_out if len(recs) == 1 else fhir_out.with_name(f"{fhir_out.stem}_{r.patient_id}{fhir_out.suffix or '.json'}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json_mod.dumps(bundle, ensure_ascii=False, indent=2), encoding="utf-8")
+            written.append(str(target))
+        typer.secho(f"Bundle(s) FHIR R4 validé(s) et écrit(s) : {', '.join(written)}", fg=typer.colors.GREEN, err=True)
+    if json_out:
+        emit_json(recs[0] if len(recs) == 1 and not all_patients else {"patients": [r.model_dump(mode="json") for r in recs]})
+        return
+    if csv_out or fhir_out:
+        return
+    for r in recs:
+        typer.secho(f"Patient {r.patient_id} — profil {r.profile} ({r.version})", bold=True)
+        for name, f in r.fields.items():
+            c = f.citation
+            src = f" — « {c.quote[:80]} » ({c.doc_id}, car. {c.start}-{c.end})" if c else ""
+            typer.echo(f"  {ALL_FIELDS.get(name, name)} : {f.value}" + (f" [{f.label}]" if f.label and f.label != f.value else "")
+                       + (f" ({f.date})" if f.date else "") + src)
+        for name, items in r.lists.items():
+            vals = ", ".join(f"{f.value}" + (f" ({f.extra['start']}→{f.extra.get('end') or ''})" if f.extra.get("start") else "")
+                             for f in items) or "aucun"
+            typer.echo(f"  {ALL_FIELDS.get(name, name)} : {vals}")
+        if r.excluded:
+            typer.secho("  Mentions écartées (non attribuées au patient) :", dim=True)
+            for f in r.excluded:
+                c = f.citation
+                typer.secho(f"    {ALL_FIELDS.get(f.field, f.field)} = {f.value} — {STATUS_FR[f.status]}"
+                            + (f" — « {c.quote[:60]} » ({c.doc_id})" if c else ""), dim=True)
 
 
 # --------------------------------------------------------------------------- evaluation

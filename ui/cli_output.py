@@ -21,7 +21,14 @@ def emit_json(data: Any) -> None:
     """Print one JSON document (pydantic models are dumped in JSON mode)."""
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    # database rows carry dates and datetimes: ISO strings, as the pydantic models give them
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_iso) + "\n")
+
+
+def _iso(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} n'est pas sérialisable en JSON")
 
 
 def fail(message: str, code: int = 1) -> None:
