@@ -42,9 +42,7 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 
 from agents.lexicon import expansion_groups, expansions
-from agents.text import (
-    DATE_UNIT, TIME_UNIT, excerpt, quantities, quantity_spans, same_quantity, sentences, terms,
-)
+from agents.text import DATE_UNIT, TIME_UNIT, excerpt, quantities, quantity_spans, same_quantity, sentences, terms
 from knowledge.dates import find_dates, fr_date, months_named
 from knowledge.french import fold
 from knowledge.sections import heading_title, line_spans

@@ -35,7 +35,16 @@ import re
 from dataclasses import dataclass, field
 
 from agents.text import (
-    DATE_UNIT, TIME_UNIT, bigrams, excerpt, numbers, quantities, quantity_spans, same_quantity, sentences, terms,
+    DATE_UNIT,
+    TIME_UNIT,
+    bigrams,
+    excerpt,
+    numbers,
+    quantities,
+    quantity_spans,
+    same_quantity,
+    sentences,
+    terms,
 )
 from knowledge.drugs import drug_names
 from knowledge.french import fold, words

@@ -7,7 +7,8 @@ dates in words, numbers in odd formats, obfuscated e-mails, hospitals, hamlets; 
 ``PROTOCOL.md`` there) and measures, per split:
 
 * recall per category — a gold span is recalled when all its letters and digits lie inside
-  replaced spans (a half-replaced name is a leak; a comma left between street and postcode is not); names also by kind (full, first, last, part), and
+  replaced spans (a half-replaced name is a leak; a comma left between street and postcode is not);
+  names also by kind (full, first, last, part), and
   every category for declared vs undeclared values;
 * character precision — replaced letters and digits inside some gold span / all replaced ones;
 * silent leaks — snippets with a missed span where the fail-closed second pass

@@ -151,7 +151,8 @@ def scale_latency(scales=(1_000, 10_000, 100_000), dim: int = 768, queries: int 
         chunks, vecs, sparse = _filler(n, dim, patients)
         for backend in backends:
             if n > max_chunks.get(backend, n):
-                rows.append({"chunks": n, "backend": backend, "skipped": f"non mesuré au-delà de {max_chunks[backend]:,} fragments"})
+                rows.append({"chunks": n, "backend": backend,
+                             "skipped": f"non mesuré au-delà de {max_chunks[backend]:,} fragments"})
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 store = _open_store(backend, Path(tmp), dim, url, api_key)

@@ -1051,7 +1051,8 @@ def _render_pdf_page(path: Path, index: int):
         finally:
             pdf.close()
     if not shutil.which("pdftoppm"):
-        raise ParseError(f"« {path.name} » : impossible de convertir la page en image pour l'OCR (pdftoppm absent) ; {_SETUP_HINT}.")
+        raise ParseError(f"« {path.name} » : impossible de convertir la page en image pour l'OCR (pdftoppm absent) ; "
+                         f"{_SETUP_HINT}.")
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:

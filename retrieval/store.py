@@ -320,7 +320,8 @@ class ClientStore:
 
     def delete_document(self, scope, doc_id):
         self._ensure(self._name(scope))
-        self.client.delete(self._name(scope), points_selector=self.m.FilterSelector(filter=self._filter(scope, doc_id)), wait=True)
+        self.client.delete(self._name(scope), points_selector=self.m.FilterSelector(filter=self._filter(scope, doc_id)),
+                           wait=True)
 
     def delete_scope(self, scope):
         self._ensure(self._name(scope))

@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 KNOWLEDGE = REPO / "knowledge"
 
 # models live in the default data dir, whatever data dir a test uses
-from medassist.settings import get_settings  # noqa: E402
 from support import GGUF, MODEL_DIR, persistent_coding_caches  # noqa: E402,F401
+
+from medassist.settings import get_settings  # noqa: E402
 
 
 def _has_embedding_model() -> bool:
@@ -92,8 +93,8 @@ def corpus_service(_session_env):
     """Retrieval service over the whole corpus, in the session data dir (index cached across runs)."""
     if not _has_embedding_model():
         pytest.skip("modèle d'embeddings absent : lancez « medassist setup »")
-    from retrieval.service import RetrievalService, reset_service
     import retrieval.service as service_mod
+    from retrieval.service import RetrievalService, reset_service
 
     settings = get_settings()
     cache = Path(os.environ.get("MEDASSIST_TEST_CACHE", Path.home() / ".cache" / "medassist-tests")) / _corpus_hash()

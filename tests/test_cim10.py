@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
-
 
 from knowledge.cim10 import AtihType, dot, get_catalogue, load_catalogue, undot
 from knowledge.french import fold, stem

@@ -58,7 +58,8 @@ def test_each_stay_has_a_hospital_report(patients):
 
 
 def test_qa_facts_appear_in_named_source(texts):
-    cases = [json.loads(l) for f in sorted((ROOT / "eval" / "qa").glob("*.jsonl")) for l in f.read_text().splitlines() if l.strip()]
+    cases = [json.loads(line) for f in sorted((ROOT / "eval" / "qa").glob("*.jsonl"))
+             for line in f.read_text().splitlines() if line.strip()]
     assert len(cases) >= 80
     for c in cases:
         src = fold(texts[c["expect_doc"]])
@@ -68,7 +69,7 @@ def test_qa_facts_appear_in_named_source(texts):
 def test_procedure_qa_facts_appear_in_named_procedure():
     index = {e["id"]: e for e in json.loads((ROOT / "procedures" / "index.json").read_text())}
     assert len(index) >= 25
-    cases = [json.loads(l) for l in (ROOT / "eval" / "qa_procedures.jsonl").read_text().splitlines() if l.strip()]
+    cases = [json.loads(line) for line in (ROOT / "eval" / "qa_procedures.jsonl").read_text().splitlines() if line.strip()]
     for c in cases:
         text = fold(parse_file(ROOT / "procedures" / index[c["expect_doc"]]["file"]).text)
         assert any(fold(f) in text for f in c["expect_any"]), c["id"]

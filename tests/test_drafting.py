@@ -22,8 +22,17 @@ from medassist.schemas import Role
 from medassist.settings import Settings
 from retrieval.store import Scope
 from tools.drafting import (
-    MANDATORY_ITEMS, Draft, DraftCitation, DraftError, DraftSection, draft_appointment, draft_discharge,
-    draft_summary, export_docx, parse_request, render_text,
+    MANDATORY_ITEMS,
+    Draft,
+    DraftCitation,
+    DraftError,
+    DraftSection,
+    draft_appointment,
+    draft_discharge,
+    draft_summary,
+    export_docx,
+    parse_request,
+    render_text,
 )
 from tools.drafting.extract import SourceDoc, parse_medication, patient_value
 from tools.drafting.models import PATIENT_JSON, REQUEST_DOC
@@ -275,7 +284,6 @@ def test_discharge_letters_of_every_stay_are_complete_cited_and_verified(corpus)
     """Acceptance: every mandatory item present (cited) or listed as missing; 0 unverified facts."""
     stays = _stays(corpus)
     assert len(stays) >= 10
-    labels = dict(MANDATORY_ITEMS)
     for pid, sid in stays:
         d = draft_discharge(CLINICIAN, pid, sid, service=corpus)
         assert d.kind == "discharge" and d.mode == "extractive" and d.stay_id == sid

@@ -1,7 +1,6 @@
 """The evaluation harness: report files, plots, custom case folders, README section rewrite."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,10 @@ pytestmark = pytest.mark.usefixtures("coding_caches")  # the eval codes stays
 
 
 def test_split_cases_reads_any_folder(tmp_path):
-    (tmp_path / "qa.jsonl").write_text(json.dumps({"patient": "P001", "question": "Allergies ?", "expect_any": ["pénicilline"]}) + "\n")
-    (tmp_path / "coding.jsonl").write_text(json.dumps({"text": "Pneumopathie.", "dp": "J18.9", "das": [], "forbidden": []}) + "\n")
+    qa = {"patient": "P001", "question": "Allergies ?", "expect_any": ["pénicilline"]}
+    (tmp_path / "qa.jsonl").write_text(json.dumps(qa) + "\n")
+    coding = {"text": "Pneumopathie.", "dp": "J18.9", "das": [], "forbidden": []}
+    (tmp_path / "coding.jsonl").write_text(json.dumps(coding) + "\n")
     cases = split_cases(tmp_path)
     assert len(cases["qa"]) == 1 and cases["patients"] == []
     assert json.loads(cases["coding"].read_text())["dp"] == "J18.9"
@@ -103,9 +104,10 @@ def test_quick_eval_is_the_ci_gate(corpus_service, tmp_path):
 def test_agent_latency_rows_per_backend(corpus_service, tmp_path):
     """Extractive turns, the embedded llama.cpp stream, and a configured remote model that is down:
     every backend gets a row, the one that cannot run says why (in French)."""
+    from support import GGUF  # provisioned in the default data dir
+
     from bench.harness import _bench_agent
     from medassist.settings import get_settings
-    from support import GGUF  # provisioned in the default data dir
 
     # the turns use the session's service; these settings only name the LLM backends and their models
     settings = get_settings().model_copy(update={"data_dir": tmp_path, "llm_base_url": "http://127.0.0.1:9/v1",

@@ -4,13 +4,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_agent import HashEmbedder
 
 import retrieval.service as service_mod
 from medassist.schemas import IngestProgress
 from medassist.settings import get_settings
 from retrieval.service import RetrievalService
 from retrieval.store import Scope
-from test_agent import HashEmbedder
 
 P001 = Path(__file__).resolve().parent.parent / "knowledge" / "patients" / "P001"
 

@@ -88,7 +88,7 @@ def test_pdf_pages_are_counted_before_layout(tmp_path, monkeypatch):
 
 
 def test_utf16_text_is_decoded(tmp_path):
-    for enc, bom in (("utf-16", True), ("utf-16-le", False), ("utf-16-be", False), ("utf-32", True)):
+    for enc, _bom in (("utf-16", True), ("utf-16-le", False), ("utf-16-be", False), ("utf-32", True)):
         f = tmp_path / f"note-{enc}.txt"
         f.write_bytes(TEXT.encode(enc))
         assert "fièvre à 38,5 °C" in parse_file(f).text, enc

@@ -4,9 +4,9 @@ corpus, and the recall targets of bench/pseudo_eval.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import importlib.util
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,9 +16,7 @@ import pytest
 from medassist import audit
 from medassist.access import AccessDenied, User
 from medassist.schemas import Patient, Role
-from tools.pseudonymise import (
-    PseudoContext, PseudonymisationError, export_pseudonymised, pseudonymise_text, scan_residuals,
-)
+from tools.pseudonymise import PseudoContext, PseudonymisationError, export_pseudonymised, pseudonymise_text, scan_residuals
 
 PATIENT = Patient.model_validate({
     "id": "PT01",

@@ -1,7 +1,6 @@
 """Retrieval: idempotent ingestion, replacement, deletion, isolation, citations, both store backends."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -96,7 +95,8 @@ def test_isolation_on_every_search_path(mini):
         assert all(h.chunk.patient_id == "PA01" for h in res.hits), mode
     emb = svc.embedder.embed_query("amoxicilline")
     assert all(c.patient_id == "PA01" for c, _ in svc.store.dense_search(Scope.patient("PA01"), emb, 50))
-    assert all(c.patient_id == "PA01" for c, _ in svc.store.sparse_search(Scope.patient("PA01"), svc.bm25.query("amoxicilline"), 50))
+    hits = svc.store.sparse_search(Scope.patient("PA01"), svc.bm25.query("amoxicilline"), 50)
+    assert all(c.patient_id == "PA01" for c, _ in hits)
     with pytest.raises(ScopeError):
         Scope(Corpus.patients, None)
     with pytest.raises(ScopeError):
@@ -232,7 +232,8 @@ def test_duplicate_upload_is_reported_not_indexed(mini, tmp_path):
         same = svc.ingest_paths([note], patient_id="PA01")
         assert same.unchanged == ["PA01-cr_consultation"] and not same.added
         renamed = tmp_path / "copie scan.txt"
-        renamed.write_text("Consultation du 02/03/2026.\n\n  Patiente revue,   tolérance correcte de l'apixaban.\n", encoding="utf-8")
+        renamed.write_text("Consultation du 02/03/2026.\n\n  Patiente revue,   tolérance correcte de l'apixaban.\n",
+                           encoding="utf-8")
         twin = svc.ingest_paths([renamed], patient_id="PA01")
         assert not twin.added and not twin.errors
         assert [d.existing_doc_id for d in twin.duplicates] == ["PA01-cr_consultation"]

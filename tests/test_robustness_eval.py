@@ -91,7 +91,8 @@ def test_pending_false_positive_only_when_something_is_listed():
 
 def test_score_draft_counts_every_category_and_extra_lines():
     sections = {
-        "traitement_sortie": "- APIXABAN (Eliquis) 5 mg : 1 cp x 2/j\n- BISOPROLOL 2,5 mg\n- RAMIPRIL 5 mg\nTraitement pour 3 mois",
+        "traitement_sortie": ("- APIXABAN (Eliquis) 5 mg : 1 cp x 2/j\n- BISOPROLOL 2,5 mg\n- RAMIPRIL 5 mg\n"
+                              "Traitement pour 3 mois"),
         "traitements_modifies": "- ramipril : arrêté (5 mg). Motif : insuffisance rénale aiguë",
         "suivi": "- Dr Claire FONTAINE, 23 mars 2026 à 10h30\n- IDE à domicile",
         "resultats_attente": "TSH du 17/02/2026",

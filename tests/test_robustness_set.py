@@ -166,7 +166,8 @@ def test_qa_cases_are_well_formed_and_their_facts_are_in_the_expected_document(n
             assert q["id"].startswith(f"R-{pid}-Q") and q["id"] not in ids
             ids.add(q["id"])
             assert q["expect_doc"].startswith(pid + "-") and q["expect_doc"][len(pid) + 1:] in stems, q["id"]
-            doc = _norm((_styles(name) / "txt_lines" / pid / (q["expect_doc"][len(pid) + 1:] + ".txt")).read_text(encoding="utf-8"))
+            path = _styles(name) / "txt_lines" / pid / (q["expect_doc"][len(pid) + 1:] + ".txt")
+            doc = _norm(path.read_text(encoding="utf-8"))
             assert any(_norm(e) in doc for e in q["expect_any"]), q["id"]
             assert _norm(q["question"]) not in doc  # a paraphrase, not a copy
     assert len(ids) >= 32
@@ -260,7 +261,8 @@ def test_set_c_is_a_third_voice_with_its_own_traps():
     assert sum(h.startswith("(") and h.endswith(")") for h in headings) >= 4
     assert sum(h.endswith("...") for h in headings) >= 6
     assert {"Nouveaux médicaments", "Médicaments inchangés", "Médicaments arrêtés"} <= {h.rstrip(". ") for h in headings}
-    tables = [blk["table"] for docs in reports.values() for d in docs for sec in d["sections"] for blk in sec["blocks"] if "table" in blk]
+    tables = [blk["table"] for docs in reports.values() for d in docs for sec in d["sections"]
+              for blk in sec["blocks"] if "table" in blk]
     assert sum(t["head"] == ["Rubrique", "Contenu"] for t in tables) >= 2
     # a pending result stated inside the conclusion sentence, not under its own heading
     assert any("en attente" in blk.get("p", "") and any(_norm(x) in _norm(blk["p"]) for x in g["discharge"]["pending"])

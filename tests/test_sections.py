@@ -5,9 +5,7 @@ import doctest
 import pytest
 
 import knowledge.sections as sections
-from knowledge.sections import (
-    HEADINGS, SECTIONS, heading_name, heading_title, numbered_sections, parse_heading, split_sections,
-)
+from knowledge.sections import HEADINGS, SECTIONS, heading_name, heading_title, numbered_sections, parse_heading, split_sections
 
 
 def test_doctests():

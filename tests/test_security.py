@@ -169,8 +169,9 @@ def test_no_patient_text_in_logs(corpus_service, caplog):
 
 def test_failures_are_logged_without_their_message():
     """An exception that quotes patient text is logged by type and place only (medassist.logsafe)."""
-    from medassist.logsafe import describe
     from pydantic import BaseModel, ValidationError
+
+    from medassist.logsafe import describe
 
     class Dose(BaseModel):
         mg: int

@@ -2,8 +2,6 @@
 
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -40,7 +38,7 @@ def test_locked_index_gives_french_error(tmp_path, monkeypatch):
         get_settings.cache_clear()
         res = CliRunner().invoke(app, ["search", "--corpus", "procedures", "jeûne"])
         get_settings.cache_clear()
-        assert res.exit_code == 1
+        assert res.exit_code == 1, res.output
         assert "verrouillé" in res.output and "Traceback" not in res.output
     finally:
         holder.kill()

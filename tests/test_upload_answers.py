@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
+from test_agent import HashEmbedder
 
 from agents.compose import compose_extractive
 from agents.graph import build_graph
@@ -34,7 +35,6 @@ from agents.verify import verify_answer
 from medassist.access import User
 from medassist.schemas import Chunk, Corpus, Role, SearchHit
 from medassist.settings import get_settings
-from test_agent import HashEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 DOCTOR = User(username="dr.martin", role=Role.clinician, display_name="Dr MARTIN")

@@ -118,7 +118,7 @@ async def ensure_schema(engine) -> None:
             await cx.execute(text(stmt))
         for stmt in stmts:
             table = stmt.split("EXISTS ")[1].split(" ")[0]
-            existing = await cx.run_sync(lambda sync_cx: {c["name"] for c in inspect(sync_cx).get_columns(table)})
+            existing = await cx.run_sync(lambda sync_cx, t=table: {c["name"] for c in inspect(sync_cx).get_columns(t)})
             for col, typ in _column_defs(stmt).items():
                 if col not in existing:
                     await cx.execute(text(f'ALTER TABLE {table} ADD COLUMN "{col}" {typ}'))
@@ -244,7 +244,6 @@ def build_data_layer(settings: Settings):
 
 def ensure_schema_sync(settings: Settings) -> None:
     """Create the Chainlit tables before the server starts (own event loop, own engine)."""
-    import asyncio
 
     from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -28,7 +28,6 @@ from tools.drafting.extract import Record, SourceDoc, lines, pjson, sentences
 from tools.drafting.models import Draft, DraftCitation, DraftSection
 from tools.drafting.verify import rewrite_sections, verify_draft
 
-
 _SIGNATURE = re.compile(r"^(?:-\s*)?(?:(?:Dr|Pr|Docteur|Professeur)\.?\s+[A-ZÀ-Ý][\w'’-]*(?:\s+[\w'’-]+){0,3}"
                         r"(?:\s+[A-ZÀ-Ý].*)?|"
                         r"Copie\s*:.*|CHU de \w+.*|[A-ZÀ-Ý][\w'’ -]*- CHU de \w+.*)$")

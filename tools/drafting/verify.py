@@ -147,7 +147,7 @@ def _source_facts(quotes: Iterable[str]) -> Facts:
         f.day_months.add((d.day, d.month))
         f.month_years.add((d.month, d.year))
         f.numbers.setdefault(str(d.year), str(d.year))
-    for (value, _unit_), written in list(f.quantities.items()):
+    for (value, _u), written in list(f.quantities.items()):
         f.numbers.setdefault(value, written)
     for h, _ in f.times:
         f.numbers.setdefault(str(h), str(h))

@@ -98,7 +98,12 @@ second pass), :mod:`.export` (files, manifest, role check, audit).
 from tools.pseudonymise.context import PseudoContext
 from tools.pseudonymise.engine import PseudoResult, Replacement, pseudonymise_text
 from tools.pseudonymise.export import (
-    DOC_TYPE_FR, ExportedDocument, ExportReport, PseudonymisationError, ResidualEntry, export_pseudonymised,
+    DOC_TYPE_FR,
+    ExportedDocument,
+    ExportReport,
+    PseudonymisationError,
+    ResidualEntry,
+    export_pseudonymised,
 )
 from tools.pseudonymise.names import Person, split_name
 from tools.pseudonymise.patterns import CATEGORIES, PSEUDO_VERSION, TOOL

@@ -23,6 +23,7 @@ from medassist.schemas import Patient
 from tools.pseudonymise.names import Person, _person_patterns, split_name
 from tools.pseudonymise.patterns import _digits
 
+
 class PseudoContext:
     """Everything that must stay consistent across the documents of one export: the person tags,
     the secret date offset and the pseudonymous patient id.

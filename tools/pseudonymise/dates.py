@@ -27,8 +27,18 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from knowledge.dates import (
-    DATE_ISO_RE, DATE_MY_RE, DATE_NUM_RE, DATE_PARTIAL_RE, DATE_RANGE_RE, DATE_TXT_RE, MONTHS, MONTHS_ABBR,
-    PARTIAL_CUE_RE, WEEKDAYS, full_year, month_number,
+    DATE_ISO_RE,
+    DATE_MY_RE,
+    DATE_NUM_RE,
+    DATE_PARTIAL_RE,
+    DATE_RANGE_RE,
+    DATE_TXT_RE,
+    MONTHS,
+    MONTHS_ABBR,
+    PARTIAL_CUE_RE,
+    WEEKDAYS,
+    full_year,
+    month_number,
 )
 from knowledge.french import fold_chars
 from tools.pseudonymise.patterns import _Cand

@@ -22,6 +22,7 @@ from tools.pseudonymise.dates import _date_candidates
 from tools.pseudonymise.names import _gazetteer_candidates, _name_candidates
 from tools.pseudonymise.patterns import CATEGORIES, _Cand, _metadata_candidates, _pattern_candidates
 
+
 @dataclass(frozen=True)
 class Replacement:
     """One replaced span of the *original* text (offsets), its category and what replaced it.
@@ -72,7 +73,8 @@ def pseudonymise_text(text: str, patient: Patient, *, context: PseudoContext | N
     ctx = context or PseudoContext(patient, offset_days=offset_days, seed=seed)
     folded = fold_chars(text, lower=False)
     cands = (_metadata_candidates(text, folded, ctx) + _pattern_candidates(text)
-             + _name_candidates(text, folded, ctx) + _gazetteer_candidates(text, ctx) + _date_candidates(text, ctx, reference_date, use_edsnlp))
+             + _name_candidates(text, folded, ctx) + _gazetteer_candidates(text, ctx)
+             + _date_candidates(text, ctx, reference_date, use_edsnlp))
     chosen = _resolve(cands)
     parts: list[str] = []
     reps: list[Replacement] = []

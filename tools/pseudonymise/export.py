@@ -24,6 +24,7 @@ from tools.pseudonymise.engine import pseudonymise_text
 from tools.pseudonymise.patterns import CATEGORIES, PSEUDO_VERSION, TOOL
 from tools.pseudonymise.residuals import scan_residuals
 
+
 class ExportedDocument(BaseModel):
     pseudo_id: str
     file: str
@@ -152,7 +153,8 @@ def export_pseudonymised(user: User, patient_id: str, out_dir: str | Path, *, se
         "documents": manifest_docs,
         "legend": [{"tag": p.tag, "role": p.role} for p in ctx.persons],
         "tags": {"[TEL]": "téléphone", "[EMAIL]": "adresse électronique", "[ADRESSE]": "adresse postale",
-                 "[VILLE]": "code postal et commune", "[HOPITAL]": "établissement de santé", "[NIR]": "numéro de sécurité sociale",
+                 "[VILLE]": "code postal et commune", "[HOPITAL]": "établissement de santé",
+                 "[NIR]": "numéro de sécurité sociale",
                  "[IPP]": "identifiant patient", "[RPPS]": "identifiant de professionnel de santé",
                  "[ID]": "numéro de dossier ou d'examen"},
         "dates": "toutes les dates complètes sont décalées d'un même nombre de jours, propre à ce patient et "

@@ -18,8 +18,20 @@ from typing import TYPE_CHECKING
 
 from knowledge.french import fold_chars
 from tools.pseudonymise.patterns import (
-    _CAP_WORD, _CIVILITIES, _INITIAL, _LO, _UP, _LABEL_BEFORE, _NOT_NAMES, _TITLE, _TITLE_BEFORE, _UP_WORD, _Cand,
-    _common_word, _is_title_case, _sentence_start,
+    _CAP_WORD,
+    _CIVILITIES,
+    _INITIAL,
+    _LABEL_BEFORE,
+    _LO,
+    _NOT_NAMES,
+    _TITLE,
+    _TITLE_BEFORE,
+    _UP,
+    _UP_WORD,
+    _Cand,
+    _common_word,
+    _is_title_case,
+    _sentence_start,
 )
 
 if TYPE_CHECKING:

@@ -22,9 +22,20 @@ from tools.pseudonymise.context import PseudoContext
 from tools.pseudonymise.dates import DATE_WORDS_RE, _words_date
 from tools.pseudonymise.names import _gazetteer_candidates, _word_alt, compound_parts
 from tools.pseudonymise.patterns import (
-    EMAIL_RE, IPP_RE, NIR_RE, PHONE_RE, _TITLE_BEFORE, _common_word, _email_regex, _is_title_case,
-    _number_regex, _pattern_candidates, _phone_regex, _sentence_start,
+    _TITLE_BEFORE,
+    EMAIL_RE,
+    IPP_RE,
+    NIR_RE,
+    PHONE_RE,
+    _common_word,
+    _email_regex,
+    _is_title_case,
+    _number_regex,
+    _pattern_candidates,
+    _phone_regex,
+    _sentence_start,
 )
+
 
 @dataclass(frozen=True)
 class Residual:
@@ -57,7 +68,7 @@ def scan_residuals(text: str, ctx: PseudoContext, doc: str = "") -> list[Residua
     for person in ctx.persons:
         if not person.declared:
             continue
-        for kind, names in (("last", person.last_names), ("first", person.first_names)):
+        for _kind, names in (("last", person.last_names), ("first", person.first_names)):
             alts = {_word_alt(n) for n in names} | {re.escape(fold_chars(p, lower=False))
                                                    for n in names for p in compound_parts(n)}
             for alt in alts:

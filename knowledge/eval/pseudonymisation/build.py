@@ -209,7 +209,8 @@ def _date_form(rng, d: date, words: bool = False) -> str:
     if words:
         day = "premier" if d.day == 1 else words_fr(d.day)
         return f"{day} {m} {words_fr(d.year)}"
-    forms = [f"{d.day:02d}/{d.month:02d}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day:02d}.{d.month:02d}.{d.year % 100:02d}",
+    forms = [f"{d.day:02d}/{d.month:02d}/{d.year}", f"{d.day}/{d.month}/{d.year}",
+             f"{d.day:02d}.{d.month:02d}.{d.year % 100:02d}",
              f"{'1er' if d.day == 1 else d.day} {m} {d.year}", f"{d.day:02d}-{d.month:02d}-{d.year}",
              f"{d.day} {m.upper()} {d.year}", f"{d.day:02d}/{d.month:02d}/{d.year % 100:02d}"]
     return rng.choice(forms)
