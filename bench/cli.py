@@ -78,7 +78,8 @@ ClientMaxOpt = Annotated[str, typer.Option(
 def eval_cmd(
     action: Annotated[list[str] | None, typer.Argument(
         help="« aggregate FICHIER… » : regroupe les exports de métriques de plusieurs sites (avec --report).")] = None,
-    suite: Annotated[str, typer.Option("--suite", help="retrieval, coding, qa, drafting, security, robustness, structure ou all.")] = "all",
+    suite: Annotated[str, typer.Option(
+        "--suite", help="retrieval, coding, qa, drafting, security, robustness, structure ou all.")] = "all",
     report: Annotated[Path | None, typer.Option("--report", help="Dossier du rapport (Markdown, JSON, graphiques).")] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="Autre jeu de cas (dossiers patients + JSONL).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Sous-ensemble fixe et rapide (celui de la CI).")] = False,
@@ -89,7 +90,8 @@ def eval_cmd(
     client_max: ClientMaxOpt = "",
     update_readme: Annotated[bool, typer.Option("--update-readme", help="Réécrit la section Results du README.")] = False,
     export_metrics: Annotated[Path | None, typer.Option(
-        "--export-metrics", help="Écrit les seules métriques (comptes et taux, cellules < 5 masquées) pour un regroupement multi-sites.")] = None,
+        "--export-metrics",
+        help="Écrit les seules métriques (comptes et taux, cellules < 5 masquées) pour un regroupement multi-sites.")] = None,
     site: Annotated[str, typer.Option("--site", help="Libellé du site dans l'export de métriques.")] = "site",
     json_out: JsonOpt = False,
 ) -> None:

@@ -212,8 +212,11 @@ def _plots(report: dict, out: Path) -> list[str]:
         for mode, m in r["modes"].items():
             ax.plot([1, 3, 5], [m["recall@1"], m["recall@3"], m["recall@5"]], marker="o", label=mode)
         ax.set(xlabel="k", ylabel="rappel@k (document attendu)", title="Recherche : rappel@k", ylim=(0, 1.02))
-        ax.legend(); ax.grid(alpha=0.3)
-        fig.tight_layout(); fig.savefig(out / "retrieval_recall.png", dpi=110); plt.close(fig)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "retrieval_recall.png", dpi=110)
+        plt.close(fig)
         files.append("retrieval_recall.png")
     c = report["suites"].get("coding", {}).get("dev", {}).get("medassist")
     if c and c.get("cases"):
@@ -221,7 +224,9 @@ def _plots(report: dict, out: Path) -> list[str]:
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.hist(lat, bins=20, color="#3b6ea5")
         ax.set(xlabel="ms par séjour", ylabel="cas", title="Codage CIM-10 : latence par séjour (sans LLM)")
-        fig.tight_layout(); fig.savefig(out / "coding_latency.png", dpi=110); plt.close(fig)
+        fig.tight_layout()
+        fig.savefig(out / "coding_latency.png", dpi=110)
+        plt.close(fig)
         files.append("coding_latency.png")
         from knowledge.cim10 import get_catalogue
 
@@ -240,13 +245,16 @@ def _plots(report: dict, out: Path) -> list[str]:
             m = np.array([[pairs[(a, b)] for b in cols] for a in rows])
             fig, ax = plt.subplots(figsize=(1 + 0.45 * len(cols), 1 + 0.4 * len(rows)))
             ax.imshow(m, cmap="Blues")
-            ax.set_xticks(range(len(cols)), cols, rotation=90); ax.set_yticks(range(len(rows)), rows)
+            ax.set_xticks(range(len(cols)), cols, rotation=90)
+            ax.set_yticks(range(len(rows)), rows)
             for i in range(len(rows)):
                 for j in range(len(cols)):
                     if m[i, j]:
                         ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7)
             ax.set(xlabel="chapitre du DP proposé", ylabel="chapitre du DP attendu", title="Codage : confusion par chapitre")
-            fig.tight_layout(); fig.savefig(out / "coding_confusion.png", dpi=110); plt.close(fig)
+            fig.tight_layout()
+            fig.savefig(out / "coding_confusion.png", dpi=110)
+            plt.close(fig)
             files.append("coding_confusion.png")
     return files
 
@@ -334,7 +342,7 @@ def summary_lines(report: dict) -> list[str]:
                   "| system | DP top-1 | recall@5 (code) | recall@5 (category) | precision | forbidden codes | ms/stay (mean) |",
                   "|---|---|---|---|---|---|---|"]
         for sys, m in d.items():
-            r = lambda k: round(m[k], 3) if isinstance(m.get(k), float) else _g(m, k)  # noqa: E731
+            r = lambda k, m=m: round(m[k], 3) if isinstance(m.get(k), float) else _g(m, k)  # noqa: E731
             lines.append(f"| {sys} | {r('dp_top1')} | {r('recall@5')} | {r('category_recall@5')} | "
                          f"{r('precision')} | {r('forbidden_suggested')} | {round(m.get('latency_ms_mean') or 0, 1)} |")
         st = s["coding"].get("stays")
@@ -351,7 +359,8 @@ def summary_lines(report: dict) -> list[str]:
                   "| mode | fact in answer or top-3 citations, right source | fact in the answer itself | questions |",
                   "|---|---|---|---|",
                   f"| extractive | {acc(e)} | {round(e.get('fact_in_answer', 0), 3)} | {_g(e, 'cases')} |",
-                  f"| generative | {acc(g)} | {round(g['fact_in_answer'], 3) if 'fact_in_answer' in g else '—'} | {_g(g, 'cases')} |", ""]
+                  f"| generative | {acc(g)} | {round(g['fact_in_answer'], 3) if 'fact_in_answer' in g else '—'} "
+                  f"| {_g(g, 'cases')} |", ""]
     if "drafting" in s:
         d = s["drafting"].get("summary", {})
         det = d.get("verifier_detection", {})
@@ -486,7 +495,7 @@ def run_bench(scales: list[int], report_dir: Path | None = None, settings=None, 
 def _bench_coding() -> dict:
     from tools.coding import SourceText, suggest_codes
 
-    cases = [json.loads(l) for l in (KNOWLEDGE / "eval" / "coding.jsonl").read_text().splitlines() if l.strip()]
+    cases = [json.loads(line) for line in (KNOWLEDGE / "eval" / "coding.jsonl").read_text().splitlines() if line.strip()]
     suggest_codes([SourceText(source="text", text=cases[0]["text"])])  # warm-up (pipeline build)
     lat = []
     for c in cases:
@@ -610,7 +619,8 @@ def bench_lines(b: dict) -> list[str]:
         lines.append("")
     if "coding" in b:
         c = b["coding"]
-        lines += [f"**Coding latency** (no LLM, after warm-up, {c['stays']} stays): p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms.", ""]
+        lines += [f"**Coding latency** (no LLM, after warm-up, {c['stays']} stays): p50 {c['p50_ms']} ms, "
+                  f"p95 {c['p95_ms']} ms.", ""]
     if "agent" in b:
         lines += ["**Agent turn latency** per LLM backend (3 questions on P001):", "",
                   "| backend | turn ms (mean) | time to first token ms | ÷ extractive |", "|---|---|---|---|"]

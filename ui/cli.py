@@ -44,10 +44,13 @@ __all__ = ["JsonOpt", "app", "emit_json", "fail", "main"]
 # --------------------------------------------------------------------------- setup
 @app.command()
 def setup(
-    embeddings: Annotated[bool, typer.Option(help="Assembler le modèle d'embeddings EmbeddingGemma (et son export ONNX).")] = True,
+    embeddings: Annotated[bool, typer.Option(
+        help="Assembler le modèle d'embeddings EmbeddingGemma (et son export ONNX).")] = True,
     llm: Annotated[bool | None, typer.Option(
-        help="Installer llama.cpp et SmolLM2 (chemin protocole OpenAI) ; par défaut seulement si MEDASSIST_LLM_BASE_URL=local.")] = None,
-    calibrate: Annotated[bool, typer.Option(help="Mesurer les moteurs d'embeddings sur ce processeur et retenir le plus rapide.")] = True,
+        help="Installer llama.cpp et SmolLM2 (chemin protocole OpenAI) ; "
+             "par défaut seulement si MEDASSIST_LLM_BASE_URL=local.")] = None,
+    calibrate: Annotated[bool, typer.Option(
+        help="Mesurer les moteurs d'embeddings sur ce processeur et retenir le plus rapide.")] = True,
 ) -> None:
     """Installe les modèles locaux (idempotent, reprise possible, empreintes sha256 vérifiées)."""
     from medassist.hardware import cpu_info
@@ -60,7 +63,8 @@ def setup(
     except ProvisionError as exc:
         fail(str(exc))
     if embeddings and calibrate and not settings.embedding_url:
-        from retrieval.embedder import EmbeddingError, calibrate as measure
+        from retrieval.embedder import EmbeddingError
+        from retrieval.embedder import calibrate as measure
 
         try:
             measure(settings, progress=lambda m: typer.echo(m))
@@ -162,7 +166,8 @@ def _ingest_progress(quiet: bool = False, every_s: float = 5.0):
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Fichiers ou dossiers (dossier patient avec patient.json, corpus des procédures).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Fichiers ou dossiers (dossier patient avec patient.json, corpus des procédures).")],
     patient: Annotated[str | None, typer.Option("--patient", help="Identifiant du patient pour des fichiers isolés.")] = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="patients ou procedures.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Supprime le document (--doc) ou tout le dossier du patient.")] = False,
@@ -231,7 +236,8 @@ def ingest(
 def versions(
     doc: Annotated[str, typer.Argument(help="Identifiant du document.")],
     patient: Annotated[str | None, typer.Option("--patient", help="Patient du document (défaut : les procédures).")] = None,
-    restore: Annotated[int | None, typer.Option("--restore", help="Restaure cette version (la version actuelle est conservée).")] = None,
+    restore: Annotated[int | None, typer.Option(
+        "--restore", help="Restaure cette version (la version actuelle est conservée).")] = None,
     user: UserOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -371,7 +377,8 @@ def code(
         return
     for s in result.suggestions:
         ev = s.evidence[0] if s.evidence else None
-        typer.echo(f"{s.role:<4} {s.code:<8} {s.score:.2f}  {s.label}" + (f"\n       « {ev.quote[:100]} » ({ev.source})" if ev else ""))
+        typer.echo(f"{s.role:<4} {s.code:<8} {s.score:.2f}  {s.label}"
+                   + (f"\n       « {ev.quote[:100]} » ({ev.source})" if ev else ""))
     for w in result.warnings:
         typer.secho(f"  ! {w}", fg=typer.colors.YELLOW)
 
@@ -383,12 +390,21 @@ def draft(
     patient: Annotated[str, typer.Option("--patient", help="Identifiant du patient.")],
     stay: Annotated[str | None, typer.Option("--stay", help="Séjour (lettre de liaison ; défaut : le dernier).")] = None,
     request: Annotated[str | None, typer.Option("--request", help="Demande de convocation en texte libre.")] = None,
-    docx: Annotated[Path | None, typer.Option("--docx", help="Exporte le brouillon en DOCX (en-tête de l'établissement).")] = None,
+    docx: Annotated[Path | None, typer.Option(
+        "--docx", help="Exporte le brouillon en DOCX (en-tête de l'établissement).")] = None,
     user: UserOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Rédige un brouillon cité et vérifié : lettre de liaison, convocation ou synthèse du dossier."""
-    from tools.drafting import DraftError, default_llm, draft_appointment, draft_discharge, draft_summary, export_docx, render_text
+    from tools.drafting import (
+        DraftError,
+        default_llm,
+        draft_appointment,
+        draft_discharge,
+        draft_summary,
+        export_docx,
+        render_text,
+    )
 
     settings = get_settings()
     llm = default_llm(settings)
@@ -489,8 +505,10 @@ def structure(
     profile: Annotated[str, typer.Option("--profile", help="Profil de données (oncology).")] = "oncology",
     all_patients: Annotated[bool, typer.Option("--all", help="Cohorte : tous les patients d'oncologie visibles.")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Écrit la cohorte en CSV (+ dictionnaire des données).")] = None,
-    fhir_out: Annotated[Path | None, typer.Option("--fhir", help="Écrit un Bundle FHIR R4 (JSON ; un fichier par patient avec --all).")] = None,
-    pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Identifiants pseudonymisés, dates décalées (rôle DIM).")] = False,
+    fhir_out: Annotated[Path | None, typer.Option(
+        "--fhir", help="Écrit un Bundle FHIR R4 (JSON ; un fichier par patient avec --all).")] = None,
+    pseudonymise: Annotated[bool, typer.Option(
+        "--pseudonymise", help="Identifiants pseudonymisés, dates décalées (rôle DIM).")] = False,
     user: UserOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -528,7 +546,8 @@ def structure(
         for r in recs:
             bundle = to_bundle(r)
             validate_bundle(bundle)
-            target = fhir_out if len(recs) == 1 else fhir_out.with_name(f"{fhir_out.stem}_{r.patient_id}{fhir_out.suffix or '.json'}")
+            target = (fhir_out if len(recs) == 1
+                      else fhir_out.with_name(f"{fhir_out.stem}_{r.patient_id}{fhir_out.suffix or '.json'}"))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json_mod.dumps(bundle, ensure_ascii=False, indent=2), encoding="utf-8")
             written.append(str(target))

@@ -28,19 +28,8 @@ Limits: one primary cancer per patient; French rules tuned on a 12-patient dev s
 (``knowledge/eval/structure``); no language model is used yet (free-text fields are quoted).
 """
 
-from tools.structure.cohort import (
-    PseudonymisedOutputError,
-    cohort_row,
-    pseudonymise_record,
-    write_cohort,
-)
-from tools.structure.extract import (
-    is_oncology,
-    load_folder,
-    structure_cohort,
-    structure_patient,
-    structure_record,
-)
+from tools.structure.cohort import PseudonymisedOutputError, cohort_row, pseudonymise_record, write_cohort
+from tools.structure.extract import is_oncology, load_folder, structure_cohort, structure_patient, structure_record
 from tools.structure.fhir import to_bundle, validate_bundle
 from tools.structure.models import (
     ALL_FIELDS,

@@ -25,12 +25,7 @@ from datetime import date
 from pathlib import Path
 
 from tools.drafting.extract import Record
-from tools.structure.models import (
-    LIST_FIELDS,
-    SCALAR_FIELDS,
-    STRUCTURE_VERSION,
-    StructuredRecord,
-)
+from tools.structure.models import LIST_FIELDS, SCALAR_FIELDS, STRUCTURE_VERSION, StructuredRecord
 
 SEP = ";"
 
