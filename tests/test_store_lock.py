@@ -12,7 +12,7 @@ from retrieval.store import EdgeStore, Scope
 s = EdgeStore(Path(sys.argv[1]), 8)
 s.count(Scope.procedures())
 print("ready", flush=True)
-time.sleep(60)
+time.sleep(3600)  # until killed: the CLI may take minutes to load its model before it opens the index
 """
 
 
