@@ -227,6 +227,7 @@ _LIST_ITEM = re.compile(r"^[ \t]*[-•*–▪◦][ \t]+")  # "- Allergies : aucu
 _NUMBERED = re.compile(r"^[ \t]*(?:\d{1,2}|[IVX]{1,5})[ \t]*(?:[.)/]|[ \t]-)[ \t]*(?=\S)")
 _MARKS = re.compile(r"\s*(?:#{1,6}\s*)?(?:\*\*|__)?\s*")  # used with match(line, pos): no "^"
 _ALONE = re.compile(r"^(?P<name>[^\n:*_]{2,60}?)\s*(?:\*\*|__)?\s*:?\s*(?:\*\*|__)?\s*$")
+_TABLE_ROW = re.compile(r"^(?P<name>[A-Za-zÀ-ÿ'’ -]{3,45}?)\s*\|\s*(?P<rest>\S.*)$")
 _WITH_BODY = re.compile(r"^(?P<name>[A-Za-zÀ-ÿ'’ -]{3,45}?)\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<rest>\S.*)$")
 
 
@@ -246,21 +247,26 @@ _PAREN_END = re.compile(r"\s*\([^()]*\)$")
 #: « 8. Ce qui a été arrêté », « Examens à récupérer : »), tried in order on the folded title: each
 #: hospital names its sections its own way, but with the same few words.
 _KEYWORD_NAMES: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"modifi|arret|change|stopp|suspen|interromp|adaptation"), "Traitements arrêtés ou modifiés"),
+    (re.compile(r"arret|stopp|suspen|interromp|(?<!medicaments )modifi|\bchange|adaptation"),
+     "Traitements arrêtés ou modifiés"),
+    # parts of a discharge treatment split by status: « Nouveaux médicaments », « Médicaments inchangés /
+    # modifiés »: the treatment taken at home (the changes are also read from them)
+    (re.compile(r"(?:traitement|medicament|\bttt\b)s?.*(?:nouveau|inchange|poursuivi|modifie)"
+                r"|nouveaux? (?:traitement|medicament)"), "Traitement de sortie"),
     (re.compile(r"(?:traitement|therapeutique|medicament|\bttt\b|ordonnance)"
                 r".*(?:habituel|long cours|entree|anterieur|avant|personnel|de fond)"),
      "Traitement à l'entrée"),
     (re.compile(r"(?:traitement|therapeutique|medicament|\bttt\b|ordonnance|prescription)"
-                r".*(?:sortie|domicile|retour|propose|poursuiv|prescrit)"), "Traitement de sortie"),
-    (re.compile(r"attente|a recuperer|a venir|attendu|non (?:encore )?(?:disponible|rendu|parvenu)|a suivre"),
+                r".*(?:sortie|domicile|maison|retour|propose|poursuiv|prescrit)"), "Traitement de sortie"),
+    (re.compile(r"attente|a recuperer|a venir|attend|non (?:encore )?(?:disponible|rendu|parvenu)|a suivre"),
      "Résultats en attente"),
     (re.compile(r"rendez-vous|\brdv\b|suivi|surveillance|\bsuites?\b|devenir|a prevoir|organisation|consultations"
-                r"|controles"), "Suivi"),
+                r"|controles|ensuite|et apres|apres la sortie"), "Suivi"),
     (re.compile(r"\bmotif|\braison|pourquoi"), "Motif d'hospitalisation"),
     (re.compile(r"synthese|conclusion|resume|au total|bilan du sejour|diagnostic"), "Conclusion"),
     (re.compile(r"antecedent|terrain|\batcd"), "Antécédents"),
     (re.compile(r"allergi"), "Allergies"),
-    (re.compile(r"evolution|deroulement|au cours du sejour"), "Évolution"),
+    (re.compile(r"evolution|deroulement|au cours du sejour|s'est.{0,4}passe"), "Évolution"),
 )
 
 
@@ -275,10 +281,10 @@ def _title_like(text: str, marked: bool) -> bool:
     t = text.strip().rstrip(":").strip()
     words = t.split()
     if not t or not t[0].isupper() or len(t) > 60 or len(words) > 7 or any(ch.isdigit() for ch in t) \
-            or t.endswith((".", ";", ",", "!", "?")):
-        return False
+            or t.endswith((".", ";", ",", "!")) or (t.endswith("?") and len(words) > 6):
+        return False  # a short question is a heading too: « Pourquoi ce séjour ? »
     long_words = [w for w in words if len(w) >= 4]
-    return marked or text.strip().endswith(":") or t.isupper() or (
+    return marked or text.strip().endswith((":", "?")) or t.isupper() or (
         bool(long_words) and sum(w[0].isupper() for w in long_words) >= max(2, len(long_words) - 1))
 
 
@@ -334,6 +340,14 @@ def parse_heading(line: str, *, inline: bool = True) -> Heading | None:
     marks = _MARKS.match(line, head)
     head = marks.end() if marks else head
     rest = line[head:]
+    row = _TABLE_ROW.match(rest) if inline and not num else None
+    if row:  # a letter laid out as a « Rubrique | Contenu » table: the first cell names the section
+        key = section_key(row.group("name"))
+        name = HEADINGS.get(key) if key not in PARAGRAPH_ONLY else None
+        name = name or _keyword_name(row.group("name"))
+        if name and not key.startswith(NOT_HEADINGS):
+            return Heading(name, row.group("name").strip(), head + row.start("rest"), True)
+        return None
     m = _ALONE.match(rest) if len(line) < _MAX_LINE else None
     if m:
         key = section_key(m.group("name"))
@@ -489,7 +503,20 @@ def _split_report(text: str, inline: bool) -> list[Section]:
         name, title, head = h.name, h.title, s
         body = s + h.body if h.inline else min(e + 1, len(text))
     out.append(Section(name, head, body, len(text), title))
-    return _place_positional([sec for sec in out if sec.end > sec.heading_start])
+    return _place_positional(_merge_rows([sec for sec in out if sec.end > sec.heading_start], text))
+
+
+def _merge_rows(sections: list[Section], text: str) -> list[Section]:
+    """Consecutive table rows naming the same section (« Rendez-vous | … » three times) are one section."""
+    out: list[Section] = []
+    for sec in sections:
+        prev = out[-1] if out else None
+        if prev and sec.name and sec.name == prev.name and " | " in text[sec.heading_start:sec.start + 1] \
+                and " | " in text[prev.heading_start:prev.start + 1]:
+            out[-1] = Section(prev.name, prev.heading_start, prev.start, sec.end, prev.title)
+        else:
+            out.append(sec)
+    return out
 
 
 def _place_positional(sections: list[Section]) -> list[Section]:

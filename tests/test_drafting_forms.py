@@ -178,3 +178,30 @@ def test_a_short_line_alone_names_a_section_only_with_its_key_words():
     assert names == ["Évolution", "Traitement de sortie"]  # « Retour à domicile » stays inside the list section
     text = "CONCLUSION\n\nOAP.\n\nDiagnostics associés :\n\n- HTA\n"
     assert [s.name for s in split_sections(text)] == ["Conclusion"]  # a sub-list of the conclusion, not a new section
+
+
+def test_a_letter_as_questions_and_a_table_of_rubrics():
+    """Set C's forms: headings as questions, a treatment split by status, a « Rubrique | Contenu » table."""
+    text = ("Pourquoi Ce Séjour ?\nDyspnée.\n\nQuels Traitements à la Maison ?\n\nNouveaux Médicaments\n"
+            "• digoxine 0,125 mg : 1 le matin\n\nMédicaments Inchangés\n• bisoprolol 2,5 mg : 1 le matin\n\n"
+            "Médicaments Arrêtés\n• ramipril 5 mg : arrêté pour insuffisance rénale aiguë\n\nEt Ensuite ?\n"
+            "Consultation avec le Dr FONTAINE le 23 mars 2026.\n")
+    names = [s.name for s in split_sections(text) if s.name]
+    assert names == ["Motif d'hospitalisation", "Traitement de sortie", "Traitement de sortie", "Traitement de sortie",
+                     "Traitements arrêtés ou modifiés", "Suivi"]
+    _, sec = _letter(text)
+    assert "digoxine 0,125 mg" in sec["traitement_sortie"] and "bisoprolol 2,5 mg" in sec["traitement_sortie"]
+    assert "ramipril" in sec["traitements_modifies"] and "Dr FONTAINE" in sec["suivi"]
+    table = ("Rubrique | Contenu\nMotif | hyperkaliémie\nEn attente | PTH et sérologies\n"
+             "Rendez-vous | diététicienne le 20 octobre\nRendez-vous | Dr GUÉRIN le 16 novembre\n")
+    got = [(s.name, table[s.start:s.end].strip()) for s in split_sections(table) if s.name]
+    assert got[0] == ("Motif", "hyperkaliémie") and got[1] == ("Résultats en attente", "PTH et sérologies")
+    assert got[2][0] == "Suivi" and "diététicienne" in got[2][1] and "GUÉRIN" in got[2][1]  # rows of one rubric, one section
+
+
+def test_pending_results_said_in_the_conclusion():
+    text = REPORT.replace("9. En attente\n\nDosage de l'alpha-1-antitrypsine.\n\n", "").replace(
+        "2. Antécédents et terrain", "4. Au total\n\nExacerbation de BPCO, en attente du dosage de l'alpha-1-antitrypsine.\n\n"
+        "2. Antécédents et terrain")
+    _, sec = _letter(text)
+    assert "en attente du dosage de l'alpha-1-antitrypsine" in sec["resultats_attente"]

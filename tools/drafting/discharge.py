@@ -34,10 +34,22 @@ import re
 from knowledge.dates import fr_date
 from knowledge.french import fold
 from medassist.access import Action, User, authorize
-from tools.drafting.common import first_section, finish, matching_sentences, quote_section, sentences_section
+from tools.drafting.common import finish, first_section, matching_sentences, quote_section, sentences_section
 from tools.drafting.extract import (
-    CHANGE_SECTIONS, Medication, Record, SourceDoc, TreatmentList, as_date, bullets, labelled, lines, load_record,
-    parse_medication, posology_key, sentences, treatment_list,
+    CHANGE_SECTIONS,
+    Medication,
+    Record,
+    SourceDoc,
+    TreatmentList,
+    as_date,
+    bullets,
+    labelled,
+    lines,
+    load_record,
+    parse_medication,
+    posology_key,
+    sentences,
+    treatment_list,
 )
 from tools.drafting.models import Draft, DraftCitation, DraftSection, ReconciliationItem
 from tools.drafting.verify import extract_facts
@@ -98,6 +110,11 @@ _AUTHOR_LABEL = (r"m[ée]decin r[ée]dacteur|r[ée]dacteur|m[ée]decin responsab
 _PHONE = re.compile(r"(?:secr[ée]tariat|t[ée]l[ée]phone|t[ée]l\.)(?: secr[ée]tariat)?\s*:?\s*\d{2}(?:[ .]?\d{2}){4}", re.I)
 _STAY_LINE = re.compile(r"s[ée]jour du\s+\d{2}/\d{2}/\d{4}\s+au\s+\d{2}/\d{2}/\d{4}", re.I)
 _DR = re.compile(r"\b(?:Dr|Pr|Docteur|Professeur)\.?\s+[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*){0,3}")
+
+
+#: A sentence saying a result is still awaited at discharge.
+_PENDING_SENTENCE = re.compile(r"\ben attente\b|a recuperer|pas encore (?:rendu|revenu|disponible)|non (?:encore )?rendu"
+                               r"|n'est pas (?:encore )?revenu|ne sont pas (?:encore )?revenus|resultat (?:sera|seront) adresse")
 
 
 def _civ(sex: str) -> str:
@@ -267,16 +284,24 @@ class _Builder:
     def allergies(self) -> None:
         p = self.r.patient
         parts, cits = [], []
-        for k, a in enumerate(p.allergies):
-            parts.append(a.substance + (f" ({a.reaction})" if a.reaction else ""))
-            cits += self.cites(f"allergies[{k}].substance", f"allergies[{k}].reaction")
+        reported: list[str] = []  # the report's own allergy lines
+        doc_parts, doc_cits = [], []
         found = first_section(self.ordered, ("Allergies",))
         if found:
             doc, sec = found
             a, b = doc.body(sec)
             for s, e in lines(doc.text, a, b):
-                parts.append(doc.text[s:e])
-                cits.append(doc.cite(s, e))
+                doc_parts.append(doc.text[s:e])
+                doc_cits.append(doc.cite(s, e))
+                reported.append(fold(doc.text[s:e]))
+        for k, a in enumerate(p.allergies):
+            cits += self.cites(f"allergies[{k}].substance", f"allergies[{k}].reaction")
+            substance = fold(a.substance or "").strip()
+            if substance and any(substance in line for line in reported):
+                continue  # the report says it already: one line per allergy (both sources stay cited)
+            parts.append(a.substance + (f" ({a.reaction})" if a.reaction else ""))
+        parts += doc_parts
+        cits += doc_cits
         if parts:
             self.add(DraftSection(key="allergies", title="Allergies", text="\n".join(parts), citations=cits))
         else:
@@ -300,6 +325,13 @@ class _Builder:
         found = first_section(self.ordered, ("Résultats en attente",))
         if found:
             self.add(quote_section(found[0], found[1], key="resultats_attente", title="Résultats en attente"))
+            return
+        # no such section: the sentences of the report's conclusion or follow-up that say a result is
+        # awaited (« … en attente de l'anapath », « la TSH n'est pas revenue »)
+        said = matching_sentences(([self.crh] if self.crh else []),
+                                  ("Conclusion", "Diagnostic", "Suivi", "Évolution"), _PENDING_SENTENCE, limit=3)
+        if said:
+            self.add(sentences_section(said, key="resultats_attente", title="Résultats en attente"))
         else:
             self.miss("resultats_attente", f"{LABELS['resultats_attente']} : rubrique absente des documents du séjour.")
 
@@ -464,7 +496,7 @@ class _Builder:
                 items.append(ReconciliationItem(drug=om.name, key=om.key, status="new", discharge=om.line,
                                                 discharge_dose=om.dose, citations=[out.doc.cite(om.start, om.end)]))
         # drugs changed during the stay that are in neither list (started and stopped in hospital)
-        for cm, doc in change_lines:
+        for cm, _doc in change_lines:
             if any(cm.same_drug(m) for m in entry_meds + out_meds):
                 continue
             n = fold(cm.posology)

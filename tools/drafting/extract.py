@@ -527,16 +527,22 @@ def treatment_list(doc: SourceDoc, names: tuple[str, ...] = TREATMENT_LIST_SECTI
     """The medication list a document holds in the named sections; for an ordonnance (when
     ``whole_prescription``), every medication line of the document."""
     for name in names:
+        # a treatment split by status (« Nouveaux médicaments », « Médicaments inchangés »…) is
+        # several sections of the same name: together they are the list
+        meds, first = [], None
         for sec in doc.find_sections(name):
             a, b = doc.body(sec)
-            meds = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s, in_list=True))]
-            meds += table_medications(doc.text, a, b)
-            if not any(not is_stopped_item(m) for m in meds):
+            found = [m for s, e in bullets(doc.text, a, b) if (m := parse_medication(doc.text[s:e], s, in_list=True))]
+            found += table_medications(doc.text, a, b)
+            if not any(not is_stopped_item(m) for m in found):
                 # « À la sortie, la patiente poursuit l'amlodipine 5 mg le matin et le … »
-                meds += prose_medications(doc.text, a, b)
-            kept = [m for m in meds if not is_stopped_item(m)]
-            if kept:
-                return TreatmentList(doc, sec, kept, [m for m in meds if is_stopped_item(m)])
+                found += prose_medications(doc.text, a, b)
+            if found and first is None:
+                first = sec
+            meds += found
+        kept = [m for m in meds if not is_stopped_item(m)]
+        if kept:
+            return TreatmentList(doc, first, kept, [m for m in meds if is_stopped_item(m)])
     if whole_prescription and doc.doc_type == "ordonnance":
         meds = doc.medications()
         if meds:
