@@ -59,9 +59,13 @@ def load_cases(path: str | Path, split: str | None = None) -> list[dict]:
 
 
 def _medassist(text: str, top_k: int) -> list[str]:
+    return [c for c, _p in _medassist_scored(text, top_k)]
+
+
+def _medassist_scored(text: str, top_k: int) -> list[tuple[str, float]]:
     from tools.coding import SourceText, suggest_codes
 
-    return suggest_codes([SourceText(source="text", text=text)], top_k=top_k).codes()
+    return [(s.code, s.score) for s in suggest_codes([SourceText(source="text", text=text)], top_k=top_k).suggestions]
 
 
 def _baseline(text: str, top_k: int) -> list[str]:
@@ -96,7 +100,7 @@ def evaluate(
     """Metrics of ``system`` on the cases of ``cases_path`` (optionally one ``split``)."""
     if system not in SYSTEMS:
         raise ValueError(f"Système inconnu : {system!r} (attendu : {', '.join(SYSTEMS)})")
-    run = _medassist if system == "medassist" else _baseline
+    run = _medassist_scored if system == "medassist" else (lambda t, k: [(c, None) for c in _baseline(t, k)])
     cases = load_cases(cases_path, split)
     if not cases:
         raise ValueError(f"Aucun cas dans {cases_path} (split={split!r})")
@@ -106,11 +110,14 @@ def evaluate(
     per_case_recall: list[float] = []
     latencies: list[float] = []
     rows = []
+    scored: list[tuple[float, int]] = []
     for case in cases:
         t0 = time.perf_counter()
-        got = run(case["text"], top_k)
+        pairs = run(case["text"], top_k)
         latencies.append((time.perf_counter() - t0) * 1000)
+        got = [c for c, _p in pairs]
         gold = [case["dp"], *case["das"]]
+        scored.extend((p, int(c in gold)) for c, p in pairs if p is not None)
         top5 = got[:5]
         dp_ok += bool(got) and got[0] == case["dp"]
         hits = [g for g in gold if g in top5]
@@ -140,8 +147,103 @@ def evaluate(
         "forbidden_suggested": forbidden,
         "latency_ms_mean": round(statistics.mean(latencies), 2),
         "latency_ms_p95": round(sorted(latencies)[max(0, int(round(0.95 * n)) - 1)], 2),
+        "calibration": _reliability(scored) if scored else None,
         "cases": rows,
     }
+
+
+def _reliability(pairs: list[tuple[float, int]]) -> dict:
+    from tools.coding.calibration import reliability
+
+    return reliability(pairs)
+
+
+# --------------------------------------------------------------------------- patient mode
+PATIENTS = REPO / "knowledge" / "patients"
+STAYS = REPO / "knowledge" / "eval" / "coding_stays"
+
+
+def stay_sources(patient: str, stay: str | None) -> list:
+    """The documents of a stay as the retrieval service stores them (``parse_file`` text), without
+    an index: those of ``stay``, or all the patient's documents when none belongs to it (as
+    :func:`tools.coding.patient.stay_documents`)."""
+    from retrieval.parsing import parse_file
+    from tools.coding import SourceText
+
+    meta = json.loads((PATIENTS / patient / "patient.json").read_text(encoding="utf-8"))
+    docs = meta.get("documents", [])
+    in_stay = [d for d in docs if d.get("stay_id") == stay] if stay else []
+    return [SourceText(source=d["id"], text=parse_file(PATIENTS / patient / d["file"]).text) for d in (in_stay or docs)]
+
+
+def evaluate_stays(limit: int | None = None) -> dict:
+    """Patient mode offline: each gold stay of ``knowledge/eval/coding_stays`` coded from its
+    documents; same metrics as ``bench.harness._coding_stays`` plus calibration."""
+    from tools.coding import suggest_codes
+
+    gold_stays = [json.loads(line) for f in sorted(STAYS.glob("*.jsonl"))
+                  for line in f.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+    sources = {(g["patient"], g["stay"]): stay_sources(g["patient"], g["stay"]) for g in gold_stays}
+    suggest_codes(sources[(gold_stays[0]["patient"], gold_stays[0]["stay"])])  # warm-up
+    rows, lat, scored = [], [], []
+    for g in gold_stays:
+        t = time.perf_counter()
+        res = suggest_codes(sources[(g["patient"], g["stay"])])
+        lat.append(time.perf_counter() - t)
+        codes = res.codes()
+        gold = [g["dp"], *g.get("das", [])]
+        scored.extend((s.score, int(s.code in gold)) for s in res.suggestions)
+        rows.append({"patient": g["patient"], "stay": g["stay"], "dp_gold": g["dp"], "dp": res.dp.code if res.dp else None,
+                     "got": codes, "gold": gold,
+                     "recall5": sum(c in codes[:5] for c in gold) / len(gold),
+                     "recall_all": sum(c in codes for c in gold) / len(gold),
+                     "forbidden": [c for c in g.get("forbidden", []) if c in codes]})
+    n = max(len(rows), 1)
+    return {"n": len(rows), "dp_top1": round(sum(r["dp"] == r["dp_gold"] for r in rows) / n, 3),
+            "recall@5": round(sum(r["recall5"] for r in rows) / n, 3),
+            "recall_all": round(sum(r["recall_all"] for r in rows) / n, 3),
+            "forbidden_suggested": sum(len(r["forbidden"]) for r in rows),
+            "latency_ms_mean": round(statistics.mean(lat) * 1000, 1) if lat else None,
+            "calibration": _reliability(scored), "cases": rows}
+
+
+# --------------------------------------------------------------------------- calibration fit
+def fit_calibration(cases_path: str | Path = DEFAULT_CASES, split: str = "dev", *, save: bool = True,
+                    stays: bool = True) -> dict:
+    """Fit :mod:`tools.coding.calibration` on ``split`` and, with ``stays``, on the dev gold stays
+    (label: the suggested code is a gold code) and write ``tools/coding/calibration.json``; returns
+    the fitted coefficients and the Brier score of the raw and calibrated scores on that data."""
+    from tools.coding import SourceText
+    from tools.coding.calibration import FEATURES, fit, reliability
+    from tools.coding.extract import suggest_with_features
+
+    X, y, raw = [], [], []
+    units = [([SourceText(source="text", text=c["text"])], {c["dp"], *c["das"]}) for c in load_cases(cases_path, split)]
+    n_cases = len(units)
+    if stays:
+        for f in sorted(STAYS.glob("*.jsonl")):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    g = json.loads(line)
+                    units.append((stay_sources(g["patient"], g["stay"]), {g["dp"], *g.get("das", [])}))
+    for sources, gold in units:
+        res, rows = suggest_with_features(sources, top_k=50, calibrated=False)
+        for s, x in zip(res.suggestions, rows):
+            X.append(x)
+            y.append(int(s.code in gold))
+            raw.append(s.score)
+    cal = fit(X, y)
+    cal.meta = {"split": split, "cases_file": Path(cases_path).name, "cases": n_cases, "stays": len(units) - n_cases,
+                "n_suggestions": len(y),
+                "positives": sum(y), "fitted_at": time.strftime("%Y-%m-%d")}
+    if save:
+        cal.save()
+        from tools.coding.calibration import get_calibrator
+
+        get_calibrator.cache_clear()
+    probs = [cal.probability(x) for x in X]
+    return {"coef": dict(zip(FEATURES, [round(c, 3) for c in cal.coef])), "intercept": round(cal.intercept, 3),
+            "n": len(y), "raw": reliability(list(zip(raw, y))), "calibrated": reliability(list(zip(probs, y)))}
 
 
 def _table(results: list[dict]) -> str:
@@ -161,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("cases", nargs="?", default=str(DEFAULT_CASES))
     ap.add_argument("--split", choices=["dev", "holdout"], default=None)
     ap.add_argument("--json", action="store_true", help="JSON instead of a table")
+    ap.add_argument("--fit-calibration", action="store_true", help="fit tools/coding/calibration.json on dev")
+    ap.add_argument("--stays", action="store_true", help="patient mode (knowledge/eval/coding_stays) too")
     args = ap.parse_args(argv)
+    if args.fit_calibration:
+        print(json.dumps(fit_calibration(args.cases), ensure_ascii=False, indent=1))
+        return 0
     splits = [args.split] if args.split else [None, "dev", "holdout"]
     results = [evaluate(args.cases, system=s, split=sp) for sp in splits for s in SYSTEMS]
     if args.json:
@@ -169,7 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for i in range(0, len(results), 2):
             print(_table(results[i : i + 2]))
+            cal = results[i].get("calibration")
+            if cal:
+                print(f"Calibration ({results[i]['split']}) : Brier {cal['brier']} sur {cal['n']} suggestions")
+                for b in cal["table"]:
+                    print(f"  p {b['bin']:<12} n={b['n']:<4} p moyen {b['mean_p']:<6} observé {b['observed']}")
             print()
+    if args.stays:
+        st = evaluate_stays()
+        print(json.dumps({k: v for k, v in st.items() if k != "cases"}, ensure_ascii=False, indent=1))
     return 0
 
 

@@ -61,25 +61,8 @@ from retrieval.chunking import ChunkLimitError, bound_tokens, chunk_text
 from retrieval.docstore import DocStore
 from retrieval.embedder import EmbeddingError
 from retrieval.metadata import infer_metadata
-from retrieval.parsing import (
-    SUPPORTED_SUFFIXES,
-    Block,
-    LimitError,
-    Limits,
-    ParsedDocument,
-    ParseError,
-    fr_int,
-    parse_file,
-)
-from retrieval.store import (
-    ClientStore,
-    EdgeStore,
-    FrenchBm25,
-    Scope,
-    ScopeError,
-    StoreError,
-    VectorStore,
-)
+from retrieval.parsing import SUPPORTED_SUFFIXES, Block, LimitError, Limits, ParsedDocument, ParseError, fr_int, parse_file
+from retrieval.store import ClientStore, EdgeStore, FrenchBm25, Scope, ScopeError, StoreError, VectorStore
 
 INDEX_VERSION = "5"  # 4: structure-preserving extraction, token-bounded chunks, inferred metadata; 5: OCR flag per passage
 FusionMode = Literal["rrf", "weighted"]

@@ -25,6 +25,13 @@ CASES = REPO / "knowledge" / "eval" / "coding.jsonl"
 pytestmark = pytest.mark.usefixtures("coding_caches")
 
 
+@pytest.fixture(autouse=True)
+def _lexical_only(monkeypatch):
+    """These tests pin the rules, qualifiers and output contract: the catalogue-wide dense search
+    (which depends on the provisioned model) is tested in test_coding_generalise.py."""
+    monkeypatch.setenv("MEDASSIST_CODING_DENSE", "0")
+
+
 def code(text: str, **kw) -> CodingResult:
     return suggest_codes([SourceText(source="text", text=text)], **kw)
 

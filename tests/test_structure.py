@@ -17,14 +17,7 @@ from medassist import audit
 from medassist.access import AccessDenied
 from medassist.schemas import Role, User
 from tools.drafting.extract import SourceDoc
-from tools.structure import (
-    load_folder,
-    structure_patient,
-    structure_record,
-    to_bundle,
-    validate_bundle,
-    write_cohort,
-)
+from tools.structure import load_folder, structure_patient, structure_record, to_bundle, validate_bundle, write_cohort
 from tools.structure.qualify import qualify
 from tools.structure.rules import find_mentions
 

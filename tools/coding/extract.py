@@ -12,7 +12,10 @@ How a stay is coded (:func:`suggest_codes`):
    our synonyms and case-sensitive abbreviations, and two paraphrase finders run on each clause —
    a stemmed "all label words present" matcher over the 42,886 ATIH labels
    (:meth:`~knowledge.cim10.Cim10Catalogue.labels_within`, with a few French equivalences such as
-   cancer → tumeur maligne) and, when given, a dense ``label_search(sentence)`` callable. Abnormal
+   cancer → tumeur maligne) and a dense search over the whole catalogue
+   (:mod:`tools.coding.label_index`, EmbeddingGemma), asked only for the clauses whose words the
+   other matchers left unexplained, its hits kept above a cosine threshold (higher when the label
+   shares no word with the clause) and trimmed so that negation cues stay outside them. Abnormal
    measured values (kaliémie 2.1 mmol/L...) are candidates too, and chemotherapy wording with a
    session cue ("cure C3", "HDJ") makes a Z51.1 candidate.
 2. **Qualifiers** (edsnlp): negated, hypothetical and family mentions are *never* suggested; they
@@ -25,10 +28,16 @@ How a stay is coded (:func:`suggest_codes`):
    unspecified code is absorbed by a specific one of the same category, E14 by E10/E11, I64 by
    I60–I63, a pneumopathy by influenza (→ J10.0/J11.0); symptoms explained by a retained
    diagnosis (dyspnée with heart failure, fièvre with an infection) are dropped (ATIH rule).
-4. **DP vs DAS**: DP-eligible codes (ATIH type 0) are ranked for DP by where they are written —
-   the "Motif" sentence, "Conclusion"/"Au total"/"Diagnostic", the first sentence when there are no
-   sections, after "hospitalisé pour"/"admis pour" — plus a strong preference for session codes
-   (Z51.1 chemotherapy, Z49.1 dialysis) and against symptoms when a disease is present.
+4. **DP vs DAS** (ATIH guide méthodologique MCO): DP-eligible codes (ATIH type 0) are ranked for
+   DP by where they are written — "Conclusion"/"Au total"/"Diagnostic" first (the DP is determined
+   at discharge), then the "Motif" sentence, after "hospitalisé pour"/"admis pour", the first
+   sentence when there are no sections — plus a strong preference for session codes (Z51.1
+   chemotherapy, Z49.1 dialysis; not when the stay is a complication "à J10 de la C3") and against
+   symptoms (R codes) whose cause is a retained diagnosis; an antecedent alone is never the DP and
+   a past acute event is not coded.
+5. **Scores**: calibrated probabilities (:mod:`tools.coding.calibration`); DAS are listed by
+   probability, those under the threshold flagged ``to_review`` (« à vérifier »), never hidden;
+   each suggestion says its ATIH restriction and, in one French sentence, why it is DP or DAS.
 
 Example::
 
@@ -63,15 +72,9 @@ from spacy.tokens import Doc, Span
 from knowledge.cim10 import STOPWORDS, Cim10Catalogue, dot, get_catalogue, says_unspecified, undot
 from knowledge.french import fold, fold_chars, stem
 
+from .calibration import get_calibrator
 from .pipeline import CANDIDATE_GROUPS, MODIFIER_GROUP, get_pipeline, run_pipeline
-from .rules import (
-    Measure,
-    Resolution,
-    StayContext,
-    extract_measures,
-    measure_diagnoses,
-    resolve,
-)
+from .rules import Measure, Resolution, StayContext, extract_measures, measure_diagnoses, resolve
 from .schemas import CodeSuggestion, CodingResult, Evidence, ExcludedMention, SourceText
 
 __all__ = ["CHRONIC_PREFIXES", "LabelSearch", "suggest_codes"]
@@ -127,6 +130,7 @@ _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
 # Cross-category absorption: the key's code goes into a retained code of one of these categories.
 _ABSORBED_BY: dict[str, tuple[str, ...]] = {
     "E14": ("E10", "E11", "E13"),
+    "K746": ("K703", "K717", "K743", "K744", "K745"),
     "I64": ("I60", "I61", "I62", "I63"),
     "J18": ("J10", "J11", "J12", "J13", "J14", "J15", "J16", "J69", "U07"),
     "J15": ("J13", "J69", "J10", "J11"),
@@ -152,6 +156,9 @@ _SHARED_POSITION: dict[str, tuple[str, ...]] = {
     "R57": ("A40", "A41", "I21", "I26", "I50", "T78", "K92", "K25", "K26", "D62"),
     "R296": ("G20", "G30", "F03", "F01", "I63", "I61", "I64", "S72", "S32", "S42", "S52", "E87", "E86", "E16", "N39", "J18", "I95"),
     "R41": ("N39", "N10", "J18", "J69", "A41", "E87", "E83", "E86", "E16", "F10", "G30", "F03", "I6", "S06", "T42", "T43"),
+    "R18": ("K70", "K71", "K74", "K76", "C22", "C48", "C56", "C78", "I50", "I81", "K65"),
+    "R29": ("E87", "E86", "I63", "I61", "G20", "S72"),
+    "R47": ("I63", "I61", "I64", "G45"),
 }
 _BLEEDING_SOURCES = ("K55", "K25", "K26", "K27", "K28", "K92", "K625", "C18", "C20", "N92", "N93", "I85")
 _TREATED = re.compile(r"^[^.;]{0,60}?\b(?:traitee?s? par|traitement par|prise? en charge par|operee? par|drainee? par|geree? par)\b")
@@ -162,6 +169,8 @@ _DP_CUE = re.compile(
     r"\b(?:hospitalise|hospitalisee|admis|admise|adresse|adressee|transfere|transferee|pris en charge|prise en charge|"
     r"venue?|consulte|hospitalisation|entre|entree)\b[^.;]{0,40}?\bpour\b"
 )
+#: "J10 de la C3", "à J8 de sa cure": days after a cure (ATIH: the complication is the DP, not Z51.1).
+_AFTER_CURE = re.compile(r"\bj\s?(?:[2-9]|[1-9]\d)\s+(?:de|d'|du|apres|post)\b")
 _SESSION_CUE = re.compile(r"\b(?:cure|seance|cycle|c\d{1,2}|j1|hopital de jour|hdj|ambulatoire)\b")
 _CODE_LIKE = re.compile(r"^[^\W\d_]\s*\d[\d.\s+]*$")
 _CLAUSE_BREAK = {",", ";", ":", "(", ")", ".", "!", "?", "[", "]", "—"}
@@ -234,6 +243,7 @@ class _Mention:
     treated: bool = False  # "X traitée par ...", "X, traitement par ..."
     history: bool = False
     excluded_reason: str | None = None
+    dense_score: float = 0.0  # cosine of the dense hit (0 when found by another matcher)
 
     @property
     def conf(self) -> float:
@@ -254,6 +264,8 @@ class _Candidate:
     das_score: float = 0.0
     #: mentions of symptoms this diagnosis explains (their position counts for the DP, not as evidence)
     inherited: list[_Mention] = field(default_factory=list)
+    #: a symptom kept as DAS whose cause is a retained diagnosis (ATIH: never the DP then)
+    explained: bool = False
 
     @property
     def category(self) -> str:
@@ -319,8 +331,55 @@ def _min_window(tokens: list, spec: set[str]) -> tuple[int, int] | None:
     return best
 
 
+#: Dense hits: cosine needed to become a candidate, and the higher cosine that a hit sharing no
+#: word with its clause needs (a paraphrase with no common word is accepted only when very close).
+DENSE_MIN_SCORE = 0.6
+DENSE_MIN_SCORE_NO_SHARED_WORD = 0.7
+#: Nearest codes kept per clause (after thresholds).
+DENSE_PER_CLAUSE = 1
+#: In documents with section titles (whole stays), the sections where diagnoses are stated: dense
+#: search skips biology, examinations, treatments and family history (noise, and a model call each).
+DENSE_MAX_UNTITLED_CHARS = 1500
+DENSE_SECTIONS = frozenset({"motif", "conclusion", "diagnostic", "evolution", "histoire de la maladie", "antécédents"})
+
+
+def _dense_queries(doc: Doc, existing: list[Span]) -> list[tuple[int, int, str]]:
+    """Clauses worth a dense query: ``(start token, end token, text)``.
+
+    A clause is queried when most of its content words lie outside every mention the lexical
+    matchers found: the catalogue-wide search is there for what they could not explain, and each
+    query costs a model call."""
+    covered = set()
+    for e in existing:
+        covered.update(range(e.start, e.end))
+    secs = [] if doc.user_data.get("medassist_inline_sections") else [
+        (s.start, s.end) for s in doc.spans.get("sections", []) if s.label_ in DENSE_SECTIONS]
+    titled = bool(doc.spans.get("sections")) and not doc.user_data.get("medassist_inline_sections")
+    if not titled and not doc.user_data.get("medassist_inline_sections") and len(doc.text) > DENSE_MAX_UNTITLED_CHARS:
+        return []  # a long document without sections (nursing notes, lab tables): noise and latency
+    out = []
+    for sent in doc.sents:
+        if titled and not any(a <= sent.start < b for a, b in secs):
+            continue
+        for clause in _clauses(sent):
+            content = [t for t in clause if _token_stem(t)]
+            if not content:
+                continue
+            free = [t for t in content if t.i not in covered]
+            if not free or len(free) * 2 < len(content):
+                continue
+            a, b = clause[0].i, clause[-1].i + 1
+            text = doc[a:b].text.strip()
+            if len(text) >= 4 and not _CODE_LIKE.match(text):
+                out.append((a, b, text))
+    return out
+
+
 def _paraphrase_hook(catalogue: Cim10Catalogue, label_search: LabelSearch | None, min_dense: float):
-    """Spans for label paraphrases (stemmed label matcher) and optional dense hits, added to "lex"."""
+    """Spans for label paraphrases (stemmed label matcher) and dense hits, added to "lex".
+
+    Dense cosines are kept in ``doc.user_data["medassist_dense"]`` ({(start, end, code): score})
+    for the calibrated score."""
 
     def hook(doc: Doc) -> None:
         existing = [s for g in CANDIDATE_GROUPS for s in doc.spans.get(g, [])]
@@ -350,26 +409,67 @@ def _paraphrase_hook(catalogue: Cim10Catalogue, label_search: LabelSearch | None
                     if any(e.start <= a and b <= e.end for e in existing):
                         continue  # inside one mention already found: nothing new
                     new.append(Span(doc, a, b, label="lex", kb_id=code))
-            if label_search is not None:
-                text = sent.text.strip()
-                if len(text) < 4:
-                    continue
-                for code, score in label_search(text):
-                    key = undot(code)
-                    if score < min_dense or key not in catalogue:
-                        continue
-                    spec = set(catalogue.specific_stems(key))
-                    toks = [t for t in sent if _token_words(t) & spec]
-                    if toks:
-                        a, b = min(t.i for t in toks), max(t.i for t in toks) + 1
-                    else:
-                        a, b = sent.start, sent.end
-                        while b > a + 1 and doc[b - 1].is_punct:
-                            b -= 1
-                    new.append(Span(doc, a, b, label="dense", kb_id=key))
+        if label_search is not None:
+            new.extend(_dense_spans(doc, existing + new, catalogue, label_search, min_dense))
         doc.spans["lex"] = list(doc.spans.get("lex", [])) + new
 
     return hook
+
+
+#: Words trimmed off the ends of a whole-clause dense span, so that the qualifiers see the negation
+#: or hypothesis cue *outside* the mention ("Pas d'[infection du liquide d'ascite]").
+_LEADING_CUES = frozenset("pas sans absence aucun aucune ni non jamais suspicion possible probable hypothese "
+                          "de d du des l la le les un une".split())
+_TRAILING_CUES = frozenset("evoque evoquee evoques evoquees suspecte suspectee elimine eliminee ecarte ecartee "
+                           "exclu exclue infirme infirmee non retenu retenue probable possible".split())
+
+
+def _trim_cues(doc: Doc, a: int, b: int) -> tuple[int, int]:
+    def word(t) -> str:
+        return fold_chars(t.text).strip("'’")
+
+    while b > a + 1 and (doc[b - 1].is_punct or word(doc[b - 1]) in _TRAILING_CUES):
+        b -= 1
+    while a < b - 1 and (doc[a].is_punct or word(doc[a]) in _LEADING_CUES):
+        a += 1
+    return a, b
+
+
+def _dense_spans(doc: Doc, existing: list[Span], catalogue: Cim10Catalogue, label_search: LabelSearch,
+                 min_dense: float) -> list[Span]:
+    queries = _dense_queries(doc, existing)
+    if not queries:
+        return []
+    texts = [q[2] for q in queries]
+    many = getattr(label_search, "search_many", None)
+    results = many(texts, k=5) if many is not None else [label_search(t) for t in texts]
+    scores: dict = doc.user_data.setdefault("medassist_dense", {})
+    out: list[Span] = []
+    for (a, b, _text), hits in zip(queries, results):
+        clause = doc[a:b]
+        kept = 0
+        for code, score in hits:
+            key = undot(code)
+            if score < min_dense or key not in catalogue or key[0] in "VWXY":
+                continue
+            spec = set(catalogue.specific_stems(key)) or set(catalogue.label_stems(key))
+            toks = [t for t in clause if _token_words(t) & spec]
+            if not toks and score < max(min_dense, DENSE_MIN_SCORE_NO_SHARED_WORD):
+                continue
+            if toks:
+                sa, sb = min(t.i for t in toks), max(t.i for t in toks) + 1
+            else:
+                sa, sb = _trim_cues(doc, a, b)
+            if len(key) > 4:
+                # ATIH 5th-character subdivisions (E87.10/E87.18, I50.01/I50.02...) depend on a detail
+                # the precision rules read (kaliémie, FEVG...): the dense hit names the subcategory
+                key = key[:4]
+            out.append(Span(doc, sa, sb, label="dense", kb_id=key))
+            scores[(doc[sa].idx, doc[sb - 1].idx + len(doc[sb - 1]), key)] = float(score)
+            kept += 1
+            if kept >= DENSE_PER_CLAUSE:
+                break
+    return out
 
 
 def _sections(doc: Doc) -> tuple[list[tuple[str, int, int]], bool]:
@@ -389,9 +489,14 @@ def _lex_refines(outer: Span, inner: Span, catalogue: Cim10Catalogue) -> bool:
 
 
 def _resolve_overlaps(spans: list[Span], catalogue: Cim10Catalogue) -> list[Span]:
-    """Keep the longest of nested spans (a synonym wins a tie); partial overlaps are both kept."""
-    prio = {"syn": 0, "abbr": 1, "cim10": 2, "lex": 3, "dense": 4}
-    paraphrase = {"lex", "dense"}
+    """Keep the longest of nested spans (a synonym wins a tie); partial overlaps are both kept.
+
+    Dense hits neither hide nor are hidden by other mentions (their span is often the whole
+    clause): one is dropped only when an overlapping mention already names the same code."""
+    prio = {"syn": 0, "abbr": 1, "cim10": 2, "lex": 3}
+    paraphrase = {"lex"}
+    dense = [s for s in spans if s.label_ == "dense"]
+    spans = [s for s in spans if s.label_ != "dense"]
     order = sorted(spans, key=lambda s: (-(s.end_char - s.start_char), prio.get(s.label_, 9), s.start))
     kept: list[Span] = []
     for s in order:
@@ -402,6 +507,10 @@ def _resolve_overlaps(spans: list[Span], catalogue: Cim10Catalogue) -> list[Span
             if any(not _lex_refines(s, o, catalogue) for o in inner):
                 continue
         kept.append(s)
+    for d in dense:
+        if any(k.kb_id_ == d.kb_id_ and k.start_char < d.end_char and d.start_char < k.end_char for k in kept):
+            continue
+        kept.append(d)
     return sorted(kept, key=lambda s: s.start)
 
 
@@ -475,6 +584,7 @@ def _analyse(
     mentions: list[_Mention] = []
     modifiers: dict[str, list[tuple[str, int, int, str]]] = {}
     diag_spans = []
+    dense_scores = doc.user_data.get("medassist_dense", {})
     for s in doc.spans.get("candidates", []):
         if s.label_ == MODIFIER_GROUP:
             if not (s._.negation or s._.hypothesis or s._.family):
@@ -495,14 +605,22 @@ def _analyse(
         elif s._.family or ctx["family"]:
             m.excluded_reason = "antécédent familial"
         m.history = m.history or bool(s._.history)
+        if s.label_ == "dense":
+            m.dense_score = dense_scores.get((s.start_char, s.end_char, s.kb_id_), 0.0)
         mentions.append(m)
 
+    for m in mentions:
+        if m.raw.startswith("Z511") and m.excluded_reason is None and _AFTER_CURE.search(fold_chars(m.sentence)):
+            m.excluded_reason = "cure antérieure (complication à distance, pas une séance)"
     measures = extract_measures(text, src.source)
     for raw, meas, _word in measure_diagnoses(measures):
         mentions.append(make(raw, "measure", meas.start, meas.end, meas.quote, context(meas.start)))
     for _src, a, b, quote in modifiers.get("MOD_CHEMO", []):
         ctx = context(a)
-        if _SESSION_CUE.search(fold_chars(ctx["sentence"])) and (ctx["motif"] or ctx["first"] or ctx["cue"]):
+        folded_sentence = fold_chars(ctx["sentence"])
+        if _AFTER_CURE.search(folded_sentence):
+            continue  # "neutropénie fébrile à J10 de la C3": a complication after a cure, not a session
+        if _SESSION_CUE.search(folded_sentence) and (ctx["motif"] or ctx["first"] or ctx["cue"]):
             mentions.append(make("Z511", "session", a, b, quote, ctx))
 
     return mentions, modifiers, measures
@@ -656,11 +774,12 @@ def _drop_integral_symptoms(cands: dict[str, _Candidate]) -> list[_Candidate]:
                 by = [o for o in cands.values() if o is not c and o.code.startswith(explainers)]
                 if by:
                     _nearest(c, by).inherited.extend(c.mentions)
+                    c.explained = True
                 break
     return dropped
 
 
-_DP_WEIGHTS = {"motif": (0.4, 0.1), "conclusion": (0.3, 0.15), "cue": (0.3, 0.1), "first": (0.2, 0.05)}
+_DP_WEIGHTS = {"motif": (0.3, 0.1), "conclusion": (0.4, 0.15), "cue": (0.3, 0.1), "first": (0.2, 0.05)}
 
 
 def _position_levels(cands: dict[str, _Candidate]) -> dict[str, dict[str, int]]:
@@ -708,6 +827,8 @@ def _score(c: _Candidate, level: dict[str, int], acute_positioned: bool, order_r
         bonus += 0.8
     if c.code.startswith("R") and acute_positioned:
         bonus -= 0.35
+    if c.explained:
+        bonus -= 0.5  # ATIH: a symptom whose cause is known is not the DP
     if c.code.startswith("Z") and c.code not in _SESSION_CODES:
         bonus -= 0.5
     if _is_chronic(c.code):
@@ -715,6 +836,83 @@ def _score(c: _Candidate, level: dict[str, int], acute_positioned: bool, order_r
     if c.history_only:
         bonus -= 0.6
     c.dp_score = round(c.das_score + bonus, 4)
+
+
+_RESTRICTIONS = {
+    0: "sans restriction (DP, DR ou DAS)",
+    1: "interdit en DP et en DR, autorisé en DAS",
+    2: "cause externe : interdit en DP et en DR, autorisé en DAS",
+    3: "code père ou supprimé : non codable",
+    4: "interdit en DP, autorisé en DR et en DAS",
+}
+
+
+def atih_restriction(atih_type: int) -> str:
+    """The ATIH "Type MCO/HAD" restriction of a code, in French (see :mod:`knowledge.cim10`).
+
+    >>> atih_restriction(1)
+    'interdit en DP et en DR, autorisé en DAS'
+    """
+    return _RESTRICTIONS.get(int(atih_type), f"type ATIH {atih_type}")
+
+
+def _features(c: _Candidate, is_dp: bool, rank: int, level: dict[str, int], n_sources: int) -> list[float]:
+    """The calibration features of :data:`tools.coding.calibration.FEATURES`, in that order."""
+    import math
+
+    n_sent = len({(m.source, m.sentence) for m in c.mentions})
+    return [
+        float(is_dp),
+        max(m.conf for m in c.mentions),
+        float(all(m.kind == "dense" for m in c.mentions)),
+        max((m.dense_score for m in c.mentions), default=0.0),
+        math.log(n_sent),
+        float(c.history_only),
+        float(c.code.startswith("R")),
+        float(c.code.startswith("Z")),
+        _position_bonus(level),
+        float(rank),
+        float(bool(c.missing)),
+        float(bool(c.rules)),
+        math.log(max(n_sources, 1)),
+    ]
+
+
+def _raw_score(c: _Candidate, is_dp: bool) -> float:
+    """The uncalibrated score (before a calibration is fitted)."""
+    if is_dp:
+        return min(1.0, 0.5 + 0.5 * min(1.0, max(0.0, c.dp_score - 0.5)))
+    return c.das_score
+
+
+def _reason(c: _Candidate, is_dp: bool, level: dict[str, int]) -> str:
+    """One French sentence: why this code is the DP, or a DAS (ATIH guide méthodologique MCO)."""
+    if is_dp:
+        if c.code in _SESSION_CODES:
+            return "DP : la venue est une séance (chimiothérapie, dialyse), motif de l'hospitalisation."
+        inherited = bool(c.inherited) and not any(m.places for m in c.mentions)
+        if level.get("conclusion"):
+            why = "diagnostic retenu dans la conclusion ou le diagnostic de sortie"
+        elif level.get("motif"):
+            why = "problème du motif d'hospitalisation"
+        elif level.get("cue"):
+            why = "problème pour lequel le patient a été admis (« hospitalisé pour »)"
+        else:
+            why = "premier diagnostic éligible au DP nommé dans le séjour"
+        tail = ", qui explique le symptôme d'entrée" if inherited else ""
+        return f"DP : {why}{tail} (problème ayant motivé l'admission, déterminé à la sortie)."
+    if c.history_only:
+        return ("DAS : pathologie chronique citée en antécédent, à coder seulement si elle a été prise en "
+                "charge ou a alourdi la prise en charge pendant le séjour.")
+    if all(m.kind == "dense" for m in c.mentions):
+        return "DAS : libellé CIM-10 proche du texte trouvé par la recherche sur tout le catalogue, à confirmer."
+    if any(m.treated for m in c.mentions):
+        return "DAS : affection associée prise en charge pendant le séjour."
+    if c.code.startswith("R"):
+        return "DAS : symptôme sans diagnostic retenu qui l'explique."
+    if _position_bonus(level) >= 0.2:
+        return "DAS : problème du motif ou de la conclusion, mais code non autorisé en DP ou moins probable comme DP."
+    return "DAS : affection associée mentionnée pendant le séjour (comorbidité ou complication)."
 
 
 def _evidence_of(c: _Candidate, texts: dict[str, str]) -> list[Evidence]:
@@ -733,16 +931,51 @@ def suggest_codes(
     *,
     llm=None,
     top_k: int = 10,
-    label_search: LabelSearch | None = None,
-    label_search_min_score: float = 0.5,
+    label_search: LabelSearch | None | bool = None,
+    label_search_min_score: float | None = None,
+    calibrated: bool = True,
 ) -> CodingResult:
     """CIM-10 suggestions (DP first, then DAS) for one stay, each with exact quotes.
 
     ``sources``: the stay's documents (``SourceText(source=id, text=...)``). ``llm``: optional
     LangChain chat model used only to verify/re-rank the candidates (:func:`tools.coding.verify.verify_with_llm`).
-    ``label_search``: optional ``text -> [(code, score)]`` (dense search over ATIH labels) called
-    once per sentence; hits under ``label_search_min_score`` are ignored.
+    ``label_search``: ``None`` (default) uses the catalogue-wide dense index
+    (:func:`tools.coding.label_index.get_label_index`) when it is enabled (``MEDASSIST_CODING_DENSE=1``)
+    and an embedding model is provisioned;
+    ``False`` disables dense search; a callable ``text -> [(code, score)]`` (or an object with
+    ``search_many(texts, k)``) replaces it. It is asked only for the clauses the lexical matchers
+    did not explain; hits under ``label_search_min_score`` (default :data:`DENSE_MIN_SCORE`) are
+    ignored. ``calibrated``: scores are
+    calibrated probabilities (:mod:`tools.coding.calibration`) when a fitted calibration exists.
     """
+    result, _rows = suggest_with_features(sources, llm=llm, top_k=top_k, label_search=label_search,
+                             label_search_min_score=label_search_min_score, calibrated=calibrated)
+    return result
+
+
+def _default_label_search(label_search):
+    if label_search is False:
+        return None
+    if label_search is not None and label_search is not True:
+        return label_search
+    from .label_index import get_label_index
+
+    return get_label_index()
+
+
+def suggest_with_features(
+    sources: Sequence[SourceText],
+    *,
+    llm=None,
+    top_k: int = 10,
+    label_search=None,
+    label_search_min_score: float | None = None,
+    calibrated: bool = True,
+) -> tuple[CodingResult, list[list[float]]]:
+    """:func:`suggest_codes`, plus the calibration feature row of each suggestion (in order)."""
+    label_search = _default_label_search(label_search)
+    if label_search_min_score is None:
+        label_search_min_score = DENSE_MIN_SCORE
     catalogue = get_catalogue()
     nlp = get_pipeline()
     texts = {s.source: s.text for s in sources}
@@ -823,8 +1056,8 @@ def suggest_codes(
     ordered = sorted(cands.values(), key=lambda c: (-c.dp_score, -c.das_score, c.code))
     dp: _Candidate | None = None
     for c in ordered:
-        if catalogue.dp_allowed(c.code) and not c.history_only:
-            dp = c
+        if catalogue.dp_allowed(c.code) and not c.history_only and not all(m.kind == "dense" for m in c.mentions):
+            dp = c  # a code only the dense search proposed is never the DP: it is « à vérifier »
             break
         if dp is None and _position_bonus(levels[c.code]) >= 0.2 and not catalogue.dp_allowed(c.code):
             warnings.append(
@@ -837,18 +1070,32 @@ def suggest_codes(
 
     das = sorted((c for c in cands.values() if c is not dp), key=lambda c: (-c.das_score, c.code))
     chosen = ([dp] if dp else []) + das
-    chosen = chosen[: max(top_k, 1)]
+    calibrator = get_calibrator() if calibrated else None
+    rows: list[list[float]] = []
+    probs: list[float] = []
+    for rank, c in enumerate(chosen):
+        x = _features(c, c is dp, rank, levels[c.code], sum(1 for t in texts.values() if t.strip()))
+        rows.append(x)
+        probs.append(calibrator.probability(x) if calibrator is not None and calibrator.fitted else _raw_score(c, c is dp))
+    if calibrator is not None and calibrator.fitted and len(chosen) > 1:
+        # DAS in order of calibrated probability (the DP stays first: its choice is the ATIH rule's)
+        start = 1 if dp is not None else 0
+        order = sorted(range(start, len(chosen)), key=lambda i: (-probs[i], chosen[i].code))
+        idx = list(range(start)) + order
+        chosen, rows, probs = [chosen[i] for i in idx], [rows[i] for i in idx], [probs[i] for i in idx]
+    threshold = calibrator.threshold if calibrator is not None and calibrator.fitted else 0.0
+    keep = max(top_k, 1)
+    chosen, rows, probs = chosen[:keep], rows[:keep], probs[:keep]
     suggestions: list[CodeSuggestion] = []
-    for c in chosen:
+    for c, p in zip(chosen, probs):
         entry = catalogue[c.code]
         is_dp = c is dp
-        score = min(1.0, 0.5 + 0.5 * min(1.0, max(0.0, c.dp_score - 0.5))) if is_dp else c.das_score
         suggestions.append(
             CodeSuggestion(
                 code=entry.dotted,
                 label=entry.label,
                 role="DP" if is_dp else "DAS",
-                score=round(score, 3),
+                score=round(p, 3),
                 evidence=_evidence_of(c, texts),
                 chapter=entry.chapter,
                 atih_type=entry.type,
@@ -856,6 +1103,9 @@ def suggest_codes(
                 missing_detail="; ".join(c.missing) or None,
                 origins=list(dict.fromkeys(_ORIGIN_FR[m.kind] for m in c.mentions)),
                 history=c.history_only,
+                to_review=p < threshold,
+                atih_restriction=atih_restriction(entry.type),
+                reason=_reason(c, is_dp, levels[c.code]),
             )
         )
         for w in c.missing:
@@ -866,4 +1116,4 @@ def suggest_codes(
         from .verify import verify_with_llm
 
         result = verify_with_llm(result, list(sources), llm)
-    return result
+    return result, rows

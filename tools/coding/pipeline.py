@@ -52,7 +52,7 @@ from knowledge.sections import split_sections
 from medassist.pickle_cache import cached
 
 #: Bump when the pipeline layout changes (invalidates the pickled pipeline).
-PIPELINE_VERSION = 7
+PIPELINE_VERSION = 8
 
 #: Span groups holding diagnosis candidates / rule modifiers.
 CANDIDATE_GROUPS = ("cim10", "syn", "abbr", "lex")
@@ -72,7 +72,9 @@ _EXTRA_NEGATION_FOLLOWING = [
 _EXTRA_NEGATION_PRECEDING = ["pas d'argument pour", "absence d'argument pour", "sans argument pour"]
 # "Facteurs de risque : HTA" is not a hypothesis (edsnlp's cue "risque" would make it one).
 _EXTRA_HYPOTHESIS_PSEUDO = ["facteurs de risque", "facteur de risque", "facteurs de risques", "facteurs de risque cardio-vasculaire", "facteurs de risque cardiovasculaire"]
-_EXTRA_HYPOTHESIS_PRECEDING = ["suspicion de", "suspicion d'", "évocation de", "crainte de", "à éliminer"]
+_EXTRA_HYPOTHESIS_PRECEDING = ["suspicion de", "suspicion d'", "évocation de", "crainte de", "à éliminer",
+                               # screening names what is looked for, not what was found
+                               "dépistage du", "dépistage de", "dépistage d'", "dépistage des"]
 _EXTRA_HYPOTHESIS_FOLLOWING = [
     "évoqué", "évoquée", "évoqués", "évoquées", "suspecté", "suspectée", "suspectés", "suspectées",
     "à éliminer", "à confirmer", "à discuter", "à évoquer", "non exclu", "non exclue", "?",

@@ -195,7 +195,7 @@ def _heart_failure(raw: str, ctx: StayContext, sentence: str, cat: Cim10Catalogu
             return Resolution("I509", missing_detail="I50 : préciser la FEVG pour coder I50.0x (ou I50.1x)")
         return Resolution(sub + "9", missing_detail=f"{dot(sub)} : préciser la FEVG pour coder {dot(sub)}x")
     if m.value >= 50:
-        digit, txt = "0", f"≥ 50"
+        digit, txt = "0", "≥ 50"
     elif m.value >= 40:
         digit, txt = "1", "entre 40 et 49"
     else:

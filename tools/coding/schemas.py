@@ -2,13 +2,17 @@
 
 ``CodingResult.model_dump()`` is the tool's JSON::
 
-    {"suggestions": [{"code": "I50.02", "label": "...", "role": "DP", "score": 0.93,
+    {"suggestions": [{"code": "I50.02", "label": "...", "role": "DP", "score": 0.93, "to_review": false,
                       "evidence": [{"source": "text", "quote": "...", "start": 12, "end": 40}],
-                      "chapter": "IX", "rule": "FEVG 35 % < 40 → I50.02", ...}],
+                      "chapter": "IX", "rule": "FEVG 35 % < 40 → I50.02",
+                      "atih_restriction": "sans restriction (DP, DR ou DAS)",
+                      "reason": "DP : diagnostic nommé dans la conclusion ...", ...}],
      "warnings": ["I48 : préciser le type de fibrillation auriculaire ..."],
      "excluded": [{"code": "I26.9", "reason": "négation", ...}]}
 
-Every ``Evidence`` satisfies ``source_text[start:end] == quote`` (checked in tests).
+``score`` is the calibrated probability that the code belongs to the coder's final set
+(:mod:`tools.coding.calibration`); ``to_review`` flags the suggestions under the threshold, which
+are still listed. Every ``Evidence`` satisfies ``source_text[start:end] == quote`` (checked in tests).
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class CodeSuggestion(BaseModel):
     origins: list[str] = Field(default_factory=list, description="Sources du candidat (synonyme, libellé CIM-10...)")
     history: bool = Field(default=False, description="Mentionné comme antécédent (pathologie chronique)")
     llm_verified: bool | None = Field(default=None, description="None : pas de vérification LLM")
+    to_review: bool = Field(default=False, description="« à vérifier » : probabilité calibrée sous le seuil")
+    atih_restriction: str = Field(default="", description="Restriction ATIH du code, en clair (type MCO)")
+    reason: str | None = Field(default=None, description="Pourquoi DP ou DAS, en une phrase")
 
 
 class ExcludedMention(BaseModel):
