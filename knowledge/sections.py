@@ -483,8 +483,10 @@ def _split_report(text: str, inline: bool) -> list[Section]:
         line = text[s:e]
         h = parse_heading(line, inline=inline)
         if h is None and _isolated(text, spans, i) and _title_like(line, marked=True) \
+                and len(line.strip()) <= 45 and not any(sep in line for sep in (" - ", " – ", ",", " : ", "|")) \
                 and (kw := _keyword_name(line)) and kw != name and not _LIST_ITEM.match(line) \
                 and not section_key(line).startswith(NOT_HEADINGS):
+            # (a letterhead « Service de cardiologie - Consultations » or « Allergie : pénicilline » is not one)
             # a short line alone between blank lines, naming a section in other words (extraction
             # keeps headings of Word, HTML and PDF files as such lines, without their markup)
             h = Heading(kw, line.strip().rstrip(":").strip(), len(line), False)
