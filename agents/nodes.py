@@ -27,8 +27,8 @@ Example (extractive, with a retrieval service)::
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 import re
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -39,11 +39,12 @@ from pydantic import BaseModel, Field
 from agents import prompts
 from agents.compose import AnswerCitation, Highlight, compose_extractive, numbered_passages, source_label
 from agents.configuration import Context
-from agents.router import mentioned_patients, rewrite_followup, route
+from agents.router import is_small_talk, mentioned_patients, named_people, rewrite_followup, route
 from agents.state import TURN_DEFAULTS, AgentState
 from agents.text import excerpt, numbers
 from agents.tools import SEARCH_TOOLS, TOOL_SPECS, TOOL_TO_INTENT, clean_args, synthesize_call
 from agents.verify import strip_citations, verify_answer, verify_spans
+from knowledge.french import fold
 from medassist.access import AccessDenied, Action, allowed
 from medassist.logsafe import describe
 
@@ -101,6 +102,11 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         out.update(error=msg, answer=msg)
         return out
 
+    if is_small_talk(question):  # "Bonjour", "???": nothing to search, say what the assistant does
+        out.update(intent=HELP_INTENT, route={"by": "router", "intent": HELP_INTENT, "cues": ["small talk"]},
+                   tool_calls=[], answer=help_message(ctx))
+        return out
+
     resolved = rewrite_followup(question, state.get("last_question"))
     out["resolved_question"] = resolved
     others = [p for p in mentioned_patients(question) if p != ctx.patient_id]
@@ -110,6 +116,9 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     r = route(resolved)
     decision = {"by": "router", "intent": r.intent, "confidence": r.confidence, "cues": r.cues, "scope": r.scope,
                 "proc_score": r.proc_score, "patient_score": r.patient_score}
+    named = other_people_named(ctx, question) if r.intent == "question" else []
+    if named:
+        decision["other_person"] = named
     calls = [synthesize_call(r.intent, resolved, question, r.stay_id)]
 
     if ctx.mode == "generative" and ctx.llm is not None and ctx.tool_calling:
@@ -125,9 +134,66 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
             if note.startswith("Le serveur"):
                 out["mode"] = "extractive"
                 out["notices"].append(note)
+    if named and decision.get("by") == "model":
+        decision["other_person"] = named
     out.update(intent=decision["intent"], route=decision, tool_calls=calls)
     _emit(runtime, step="understand", intent=decision["intent"], by=decision["by"])
     return out
+
+
+#: intent of a message with nothing to search ("Bonjour", "???"): a short help message is the answer
+HELP_INTENT = "help"
+
+
+def help_message(ctx: Context) -> str:
+    """What the user can ask here, for their role (French, short)."""
+    lines = ["Je suis MedAssist, l'assistant du dossier patient. Je ne réponds qu'à partir des documents, "
+             "en citant mes sources."]
+    if allowed(ctx.user, Action.search_record):
+        lines.append(f"- Posez une question sur le dossier du patient {ctx.patient_id} (ex. « Quel est le "
+                     "traitement de sortie ? », « Quelle est la dernière kaliémie ? »).")
+    if allowed(ctx.user, Action.search_procedures):
+        lines.append("- Interrogez les procédures de l'établissement (ex. « Quelle est la préparation pour un "
+                     "scanner injecté ? »).")
+    if allowed(ctx.user, Action.code_cim10):
+        lines.append("- Demandez les codes CIM-10 du séjour (« Propose les codes CIM-10 du séjour »).")
+    if allowed(ctx.user, Action.draft_discharge):
+        lines.append("- Faites préparer la lettre de liaison (« Rédige la lettre de liaison »).")
+    if allowed(ctx.user, Action.draft_appointment):
+        lines.append("- Faites rédiger une convocation (ex. « Convocation pour une IRM cérébrale le 12/01/2027 "
+                     "à 9h30 »).")
+    return "\n".join(lines)
+
+
+def other_people_named(ctx: Context, question: str) -> list[str]:
+    """People named with a civility in the question who are not this conversation's patient
+    ("la kaliémie de Mme Dupont" asked in P001's conversation)."""
+    named = named_people(question)
+    if not named:
+        return []
+    try:
+        patient = ctx.get_service().docs.get_patient(ctx.patient_id)
+    except Exception as exc:  # no identity to compare with: treat every named person as another one
+        log.info("patient identity unavailable: %s", describe(exc))
+        patient = None
+    own: set[str] = set()
+    if patient is not None:
+        ident = patient.identity
+        for value in (ident.last_name, ident.first_name, getattr(ident, "birth_name", None)):
+            own |= set(re.findall(r"[a-z]+", fold(value or "")))
+
+    def is_own(name: str) -> bool:
+        words = set(re.findall(r"[a-z]+", fold(name.split(None, 1)[1] if " " in name else name)))
+        return bool(words & own)
+
+    return [n for n in named if not is_own(n)]
+
+
+def other_person_warning(patient_id: str, named: list[str]) -> str:
+    who = ", ".join(named)
+    return (f"⚠ Votre question cite {who}, mais cette conversation ne donne accès qu'au dossier du patient "
+            f"{patient_id} : seul ce dossier a été consulté, aucun autre. Les passages ci-dessous viennent du dossier "
+            f"{patient_id} et ne concernent pas {who} ; pour {who}, ouvrez son dossier (« Changer de patient »).")
 
 
 def _history(state: AgentState, limit: int = 6) -> list:
@@ -187,6 +253,13 @@ def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
                 if scope == "ambiguous" and not allowed(ctx.user, Action.search_record):
                     notices.append("Votre rôle ne donne pas accès au dossier clinique : recherche dans les procédures.")
                     res, corpus = search_procedures(ctx.user, query, k=ctx.k, service=svc), "procedures"
+                elif (proc := _procedures_instead(ctx, svc, query, state.get("route", {}))) is not None:
+                    # the secretariat may read the procedures, not the record: a question the
+                    # procedures answer clearly ("la préparation pour un scanner injecté") is
+                    # answered from them; a question about this patient is still refused below
+                    notices.append("Votre rôle ne donne pas accès au dossier clinique : réponse tirée des "
+                                   "procédures de l'établissement.")
+                    res, corpus = proc, "procedures"
                 else:
                     res, corpus = search_record(ctx.user, ctx.patient_id, query, k=ctx.k, service=svc), "patients"
                     if query != resolved and call["id"] is not None:
@@ -232,6 +305,24 @@ def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     _emit(runtime, step="retrieve", passages=len(hits), documents=list(dict.fromkeys(h.chunk.doc_id for h in hits)))
     return {"hits": [h.model_dump(mode="json") for h in hits], "corpus": corpus, "weak_evidence": weak,
             "flags": flags, "notices": notices, "messages": tool_msgs}
+
+
+#: a question this specific to the patient is not answered from the procedures (router weights)
+PATIENT_SPECIFIC = 1.5
+
+
+def _procedures_instead(ctx: Context, svc, query: str, decision: dict[str, Any]):
+    """For a user who may read the procedures but not the record: the procedure search result when
+    the question is not specific to the patient and the procedures answer it clearly, else ``None``
+    (the record search then refuses, audited, as before)."""
+    from tools.search import search_procedures
+
+    if allowed(ctx.user, Action.search_record) or not allowed(ctx.user, Action.search_procedures):
+        return None
+    if float(decision.get("patient_score", 0.0) or 0.0) >= PATIENT_SPECIFIC:
+        return None
+    res = search_procedures(ctx.user, query, k=ctx.k, service=svc)
+    return res if res.hits and not res.weak_evidence else None
 
 
 def expand_with_documents(svc, corpus: str, patient_id: str, hits: list, top_docs: int) -> list:
@@ -335,13 +426,23 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     composed = compose_extractive(question, hits, patient_id=ctx.patient_id if corpus == "patients" else None,
                                   weak_evidence=bool(state.get("weak_evidence")))
     citations = composed.citations
+    answer = composed.answer
+    named = (state.get("route") or {}).get("other_person") or []
+    if named and corpus == "patients":
+        # never present this patient's values as the answer about someone else: the lead-in
+        # ("les passages suivants répondent à la question") becomes the warning
+        lines = answer.split("\n")
+        rest = lines[1:] if lines and lines[0].rstrip().endswith(":") else lines
+        answer = "\n".join([other_person_warning(ctx.patient_id, named), *rest])
     out: dict[str, Any] = {
-        "extractive_answer": composed.answer, "answer": composed.answer, "weak_evidence": composed.weak_evidence,
+        "extractive_answer": answer, "answer": answer, "weak_evidence": composed.weak_evidence,
         "citations": [c.model_dump() for c in citations],
         "key_sentences": [k.__dict__ for k in composed.key_sentences],
     }
     _emit(runtime, step="compose", mode=state.get("mode", ctx.mode), passages=len(citations))
-    if state.get("mode") != "generative" or ctx.llm is None or not citations:
+    if named and corpus == "patients" and state.get("mode") == "generative":
+        out["mode"] = "extractive"  # no generated sentence about the wrong person: the passages, as they are
+    if state.get("mode") != "generative" or ctx.llm is None or not citations or (named and corpus == "patients"):
         return out
 
     notices = list(state.get("notices", []))
@@ -444,6 +545,8 @@ def _drop_sentences_with(text: str, needles: list[str]) -> str:
 
 def call_tools(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
+    if state.get("intent") == HELP_INTENT:  # the help message written by understand is the answer
+        return {}
     call = next((c for c in state.get("tool_calls", []) if c["name"] not in SEARCH_TOOLS), None)
     if call is None:
         return {"error": "Aucun outil à exécuter.", "answer": "Aucun outil à exécuter."}
@@ -580,6 +683,10 @@ def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         draft, edit_flags = apply_edits(draft, decision.get("sections") or [])
         flags += edit_flags
         status, head = "edited", "Brouillon modifié puis validé par l'utilisateur."
+    if status != "rejected" and draft.get("kind") != "appointment" and allowed(ctx.user, Action.draft_discharge):
+        # the physician who validates the letter signs it (name from the users file), not the
+        # author of the report it quotes
+        draft["meta"] = {**(draft.get("meta") or {}), "signed_by": _user_label(ctx)}
     _audit_review(ctx, draft, status)
     answer = head if status == "rejected" else head + "\n\n" + render_draft(draft)
     return {"draft": draft, "draft_status": status, "answer": answer, "flags": flags,
@@ -631,15 +738,51 @@ def _audit_review(ctx: Context, draft: dict, status: str) -> None:
 # =============================================================================== finalize
 
 
+_MODE_NOTICE = re.compile(r"mode (?:extractif|g[ée]n[ée]ratif)|mod[èe]le (?:de langage|local|configur)"
+                          r"|routage d[ée]terministe|cha[îi]ne g[ée]n[ée]rative", re.I)
+_MODE_CLAUSE = re.compile(r"[\s:;,.—-]*(?:r[ée]ponse en\s+)?mode (?:extractif|g[ée]n[ée]ratif)\s*\.?\s*$", re.I)
+
+
+def is_mode_notice(notice: str) -> bool:
+    """A notice that explains the answering mode (it goes into the mode line, not beside it)."""
+    return bool(_MODE_NOTICE.search(notice or ""))
+
+
+def mode_line(mode: str | None, notices: list[str] = (), base: str | None = None) -> str:
+    """The one line stating the answering mode, with the reasons given by the mode notices.
+
+    The notices say "…: réponse en mode extractif." and the line already says "Mode extractif":
+    the mode is stated once, the reasons follow it (notices not about the mode are left out).
+
+    >>> mode_line("extractive", ["Aucun modèle de langage n'est configuré : réponse en mode extractif."],
+    ...           base="Mode extractif : passages cités.")
+    "Mode extractif : passages cités — aucun modèle de langage n'est configuré."
+    """
+    base = base or prompts.MODE_LINES.get(mode or "", prompts.MODE_LINES["extractive"])
+    reasons = []
+    for n in dict.fromkeys(notices or ()):
+        if not n or not is_mode_notice(n):
+            continue
+        r = _MODE_CLAUSE.sub("", n.strip()).strip(" .;:—-")
+        if r and r[:2] != r[:2].upper():  # "Le serveur…" → "le serveur…" (keep "IRM…")
+            r = r[0].lower() + r[1:]
+        if r:
+            reasons.append(r)
+    if not reasons:
+        return base
+    return f"{base.rstrip(' .')} — {' ; '.join(reasons)}."
+
+
 def finalize(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     mode = state.get("mode") or runtime.context.mode
     parts = [state.get("answer", "").strip()]
     flags = list(dict.fromkeys(state.get("flags", [])))
     if flags:
         parts.append("Avertissements :\n" + "\n".join(f"- {f}" for f in flags))
-    for n in dict.fromkeys(state.get("notices", [])):
-        parts.append(n)
-    parts.append(prompts.MODE_LINES.get(mode, prompts.MODE_LINES["extractive"]))
+    notices = list(dict.fromkeys(state.get("notices", [])))
+    parts += [n for n in notices if not is_mode_notice(n)]
+    if state.get("intent") != HELP_INTENT:  # a help message is no answer: no mode to state
+        parts.append(mode_line(mode, notices))
     answer = "\n\n".join(p for p in parts if p)
     out: dict[str, Any] = {"answer": answer, "mode": mode, "flags": flags, "messages": [AIMessage(content=answer)]}
     if state.get("intent") in ("question", "procedure_question") and not state.get("refused") and not state.get("error"):

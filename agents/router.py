@@ -195,6 +195,48 @@ def route(message: str) -> Route:
     return make("question", 0.8 if pat else 0.6, pat_cues, "patient")
 
 
+_SMALL_TALK_WORDS = {
+    "bonjour", "bonsoir", "salut", "hello", "hi", "coucou", "allo", "hey", "merci", "beaucoup", "bien", "ok", "okay",
+    "d'accord", "daccord", "super", "parfait", "top", "cool", "aide", "help", "aidez-moi", "test", "essai", "oui",
+    "non", "ca", "va", "comment", "vas", "allez-vous", "tu", "vous", "a", "bientot", "au", "revoir", "bonne",
+    "journee", "soiree", "madame", "monsieur", "docteur", "medassist", "qui", "es", "etes", "quoi", "faire", "peux",
+    "pouvez", "que", "sais", "savez", "sais-tu", "savez-vous", "peux-tu", "pouvez-vous", "vas-tu", "es-tu",
+    "etes-vous", "ca va", "rien",
+}
+
+
+def is_small_talk(message: str) -> bool:
+    """A message with nothing to search: no letter or digit ("???"), or only greetings, thanks or a
+    request for help ("Bonjour", "merci !", "aide", "que sais-tu faire ?").
+
+    >>> [is_small_talk(m) for m in ("Bonjour", "???", "Merci beaucoup !", "Bonjour, quelle est la FEVG ?")]
+    [True, True, True, False]
+    """
+    f = fold(message or "").strip()
+    words = re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", f)
+    if not words:
+        return True
+    return len(words) <= 6 and all(w in _SMALL_TALK_WORDS for w in words)
+
+
+_CIVILITY = re.compile(r"(?<![\w.])(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Madame|Monsieur|Mademoiselle)\s+"
+                       r"([A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+)?)")
+
+
+def named_people(message: str) -> list[str]:
+    """People named with a civility in a message ("la kaliémie de Mme Dupont" → ``["Mme Dupont"]``).
+
+    >>> named_people("Quelle est la kaliémie de Mme Dupont ?"), named_people("Avis du Dr Martin ?")
+    (['Mme Dupont'], [])
+    """
+    out = []
+    for m in _CIVILITY.finditer(message or ""):
+        name = " ".join(m.group(0).split())
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def is_followup(message: str) -> bool:
     """A short message that only makes sense with the previous question ("et sa posologie ?")."""
     f = fold(message).strip()

@@ -43,8 +43,7 @@ from agents.checkpoint import CheckpointerHandle, open_checkpointer, thread_id_f
 from agents.compose import AnswerCitation
 from agents.configuration import Context, resolve_context
 from agents.graph import build_graph
-from agents.nodes import STEP_LABELS
-from agents.prompts import MODE_LINES
+from agents.nodes import STEP_LABELS, is_mode_notice, mode_line
 from agents.text import clean_user_text
 from medassist.access import User
 from medassist.settings import Settings, get_settings
@@ -142,7 +141,9 @@ def _answer_from_state(graph, config, thread_id: str, patient_id: str) -> AgentA
     mode = v.get("mode") or "extractive"
     answer = v.get("answer", "")
     if pending is not None:  # finalize has not run: state the mode here
-        answer = "\n\n".join(p for p in [answer, *dict.fromkeys(v.get("notices", [])), MODE_LINES[mode]] if p)
+        notices = list(dict.fromkeys(v.get("notices", [])))
+        answer = "\n\n".join(p for p in [answer, *(n for n in notices if not is_mode_notice(n)),
+                                          mode_line(mode, notices)] if p)
     return AgentAnswer(
         answer=answer, citations=[AnswerCitation.model_validate(c) for c in v.get("citations", [])], mode=mode,
         intent=v.get("intent", "question"), weak_evidence=bool(v.get("weak_evidence")),

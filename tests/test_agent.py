@@ -23,7 +23,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.checkpoint import open_checkpointer, thread_id_for
+from agents.checkpoint import open_checkpointer
 from agents.compose import compose_extractive, profile
 from agents.configuration import resolve_context
 from agents.graph import build_graph
@@ -450,6 +449,100 @@ def test_coder_cannot_draft_but_admin_can_convene(graph, lexical_service):
     assert late.interrupt is None and "dans le passé" in late.answer
 
 
+# =============================================================================== issue 17: true, short messages
+def test_mode_stated_once_with_the_reason_for_it(graph, lexical_service):
+    ctx = resolve_context(DOCTOR, "P001", get_settings(), service=lexical_service, mode="extractive")
+    ctx.notices = ["Aucun modèle de langage n'est configuré : réponse en mode extractif."]
+    ans = run_turn(DOCTOR, "P001", "Quelle fraction d'éjection a été mesurée à l'échographie ?", graph=graph,
+                   context=ctx, thread_id="mode-once")
+    assert ans.answer.lower().count("mode extractif") == 1, ans.answer
+    assert "aucun modèle de langage n'est configuré" in ans.answer.split("\n\n")[-1]
+
+
+@pytest.mark.parametrize("message", ["Bonjour", "???", "merci !"])
+def test_small_talk_gets_a_short_french_help(graph, lexical_service, message):
+    ans = ask(graph, DOCTOR, "P001", message, service=lexical_service, mode="extractive")
+    assert ans.intent == "help" and not ans.citations and not ans.refused and not ans.weak_evidence
+    assert "Preuves faibles" not in ans.answer and "Mode extractif" not in ans.answer
+    assert "Posez une question sur le dossier du patient P001" in ans.answer
+    sec = ask(graph, SECRETARY, "P001", message, service=lexical_service, mode="extractive")
+    assert "procédures de l'établissement" in sec.answer and "dossier du patient" not in sec.answer
+
+
+def test_question_naming_another_person_warns_that_only_this_record_is_searched(graph, lexical_service):
+    ans = ask(graph, DOCTOR, "P001", "Quelle est la kaliémie de Mme Dupont ?", service=lexical_service,
+              mode="extractive")
+    first = ans.answer.split("\n")[0]
+    assert first.startswith("⚠ Votre question cite Mme Dupont") and "dossier du patient P001" in first
+    assert "répondent à la question" not in ans.answer and "répond à la question" not in ans.answer
+    assert all(c.patient_id == "P001" for c in ans.citations)
+    own = ask(graph, DOCTOR, "P001", "Quelle est la kaliémie de M. Leclerc ?", service=lexical_service,
+              mode="extractive")
+    assert "Votre question cite" not in own.answer  # P001 is M. LECLERC Bernard
+
+
+def test_secretary_procedure_question_is_answered_from_the_procedures(graph, lexical_service):
+    ans = ask(graph, SECRETARY, "P001", "Quelle est la préparation pour un scanner injecté ?",
+              service=lexical_service, mode="extractive")
+    assert not ans.refused, ans.answer
+    assert ans.citations and all(c.corpus == "procedures" for c in ans.citations)
+    assert any("procédures de l'établissement" in n for n in ans.notices)
+    # the patient's record stays closed to the secretariat
+    refused = ask(graph, SECRETARY, "P001", "Quelle est la kaliémie de ce patient ?", service=lexical_service,
+                  mode="extractive")
+    assert refused.refused and not refused.citations
+
+
+def _future(days: int = 40) -> str:
+    from datetime import date, timedelta
+
+    return (date.today() + timedelta(days=days)).strftime("%d/%m/%Y")
+
+
+def test_convocation_letter_holds_only_patient_instructions(graph, lexical_service):
+    from tools.drafting.docx_export import docx_bytes, render_text, staff_note_bytes
+    from tools.drafting.models import Draft
+
+    ans = ask(graph, SECRETARY, "P001", f"Convocation : scanner injecté le {_future()} à 9h30",
+              service=lexical_service, mode="extractive")
+    assert ans.interrupt is not None, ans.answer
+    d = Draft.model_validate(ans.draft)
+    assert d.meta["subject"] == "Convocation — Scanner injecté"
+    letter = [s for s in d.sections if s.key != "note_service"]
+    letter_text = "\n".join(s.text for s in letter)
+    assert "Jeûne" in letter_text  # the procedure's "Consignes au patient"
+    for staff_only in ("DFG", "radiologue", "créatinine avec estimation"):
+        assert staff_only not in letter_text and staff_only not in render_text(d)
+    note = d.section("note_service")
+    assert note is not None and "DFG" in note.text and all(c.corpus == "procedures" for c in note.citations)
+    import io
+
+    from docx import Document
+
+    body = "\n".join(p.text for p in Document(io.BytesIO(docx_bytes(d))).paragraphs)
+    assert "DFG" not in body and "Rédige" not in body and "Objet : Convocation — Scanner injecté" in body
+    assert "DFG" in "\n".join(p.text for p in Document(io.BytesIO(staff_note_bytes(d))).paragraphs)
+
+
+def test_discharge_letter_is_signed_by_the_validating_physician_and_lists_allergies_once(graph, lexical_service):
+    from tools.drafting.docx_export import render_text
+    from tools.drafting.models import Draft
+
+    martin = User(username="dr.martin", role=Role.clinician, display_name="Dr Paul MARTIN")
+    thread = "dr.martin:P001:sign"
+    pending = ask(graph, martin, "P001", "Rédige la lettre de liaison", service=lexical_service, thread=thread,
+                  mode="extractive")
+    assert pending.interrupt is not None
+    allergies = next(s for s in pending.draft["sections"] if s["key"] == "allergies")
+    assert fold(allergies["text"]).count("penicilline") == 1, allergies["text"]
+    done = resume(martin, "P001", {"action": "validate"}, thread, graph=graph, service=lexical_service,
+                  mode="extractive")
+    assert done.draft_status == "validated" and done.draft["meta"]["signed_by"] == "Dr Paul MARTIN"
+    text = render_text(Draft.model_validate(done.draft))
+    tail = text.split("Confraternellement,")[1] if "Confraternellement," in text else text[-400:]
+    assert "Dr Paul MARTIN" in tail and "FONTAINE" not in tail
+
+
 @pytest.mark.slow
 def test_coder_gets_cited_cim10_suggestions(graph, lexical_service):
     from medassist.schemas import Corpus
@@ -573,10 +666,10 @@ def test_injection_doc_with_real_retrieval(corpus_service, graph):
 # =============================================================================== real llama.cpp (plumbing)
 @pytest.mark.llm
 def test_local_llama_generative_plumbing(lexical_service, graph, tmp_path):
+    from support import GGUF  # provisioned in the default data dir, whatever data dir the session uses
+
     from agents.nodes import PassageRanking
     from medassist.llm import LocalLlamaServer, chat_model, is_capable
-
-    from support import GGUF  # provisioned in the default data dir, whatever data dir the session uses
 
     port = 18766 + os.getpid() % 500
     settings = get_settings().model_copy(update={"llm_base_url": "local", "llm_local_port": port,

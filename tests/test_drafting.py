@@ -371,8 +371,13 @@ def test_convocation_contrast_ct_with_iodine_allergy(corpus):
     assert prep.citations and all(c.corpus == "procedures" for c in prep.citations)
     assert d.meta["procedure"]["title"].startswith("Préparation à un scanner")
     pre = d.section("precautions")
-    assert "Produits de contraste iodés" in pre.text and "prémédication" in pre.text
+    assert "Produits de contraste iodés" in pre.text
     assert any(c.doc_id == PATIENT_JSON for c in pre.citations)
+    # the premedication protocol and the renal thresholds are for the team, not in the patient's letter
+    note = d.section("note_service")
+    assert note is not None and "prémédication" in note.text and "radiologue" in note.text
+    assert all(c.corpus == "procedures" for c in note.citations)
+    assert "radiologue" not in pre.text + prep.text and "DFG" not in prep.text and "DFG" not in render_text(d)
     assert any("radiologue" in f for f in d.flags)
     assert "Traitement par metformine" not in pre.text  # no metformin in this record
     assert not [f for f in d.flags if "des sources citées" in f]
@@ -386,7 +391,10 @@ def test_convocation_metformin_only_when_still_taken(corpus):
     on_metformin = draft_appointment(ADMIN, "P008", req, now=NOW, service=corpus)
     pre = on_metformin.section("precautions")
     assert pre is not None and "Traitement par metformine" in pre.text and "METFORMINE" in pre.text
-    assert any(c.corpus == "procedures" and "metformine" in c.quote.lower() for c in pre.citations)
+    note = on_metformin.section("note_service")  # the procedure's conduct goes to the team's note
+    assert note is not None and any(c.corpus == "procedures" and "metformine" in c.quote.lower()
+                                    for c in note.citations)
+    assert "48 heures" not in pre.text and "DFG" not in pre.text
     stopped = draft_appointment(ADMIN, "P006", req, now=NOW, service=corpus)  # metformin stopped at discharge
     assert "Traitement par metformine" not in (stopped.section("precautions").text if stopped.section("precautions") else "")
     irm = draft_appointment(ADMIN, "P008", "IRM cérébrale le 15/12/2026 à 10h00", now=NOW, service=corpus)

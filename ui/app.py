@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import chainlit as cl
-from chainlit.context import context
 import chainlit.server as chainlit_server
+from chainlit.context import context
 from chainlit.server import app as chainlit_app
 from chainlit.utils import utc_now
 
 from agents import runner
 from agents.checkpoint import thread_id_for
-from agents.prompts import MODE_LINES
+from agents.nodes import HELP_INTENT, is_mode_notice, mode_line
 from agents.text import clean_user_text
 from medassist import users
 from medassist.access import ROLE_LABELS_FR, AccessDenied, Action, User, allowed, authorize
@@ -94,6 +94,22 @@ def _data_layer():
 
 register_file_route(chainlit_app, make_storage(get_settings()))
 offline.install(chainlit_server)  # no font or CDN request to third-party hosts
+
+
+def _install_french_page(server_module) -> None:
+    """Serve Chainlit's page as French (``<html lang="fr">``), on top of the offline template."""
+    original = server_module.get_html_template
+    if getattr(original, "_medassist_french", False):
+        return
+
+    def get_html_template(root_path):
+        return render.french_page(original(root_path))
+
+    get_html_template._medassist_french = True  # type: ignore[attr-defined]
+    server_module.get_html_template = get_html_template
+
+
+_install_french_page(chainlit_server)
 
 
 @cl.on_app_startup
@@ -172,6 +188,21 @@ async def _say(content: str, *, actions: list[cl.Action] | None = None, elements
     return msg
 
 
+async def _say_ephemeral(content: str, *, actions: list[cl.Action] | None = None,
+                         elements: list | None = None) -> cl.Message:
+    """A message shown but not stored in the conversation: what :func:`_open_patient` shows again at
+    every (re)opening (patient banner, job buttons, a draft awaiting validation). Stored, it piled up
+    one more copy per page reload, and its buttons were not restored anyway."""
+    msg = cl.Message(content=content, author=ASSISTANT, actions=actions or [])
+    msg.created_at = msg.created_at or utc_now()
+    await context.emitter.send_step(msg.to_dict())
+    for element in elements or []:
+        await element.send(for_id=msg.id, persist=False)
+    for action in actions or []:
+        await action.send(for_id=msg.id)
+    return msg
+
+
 def _job_actions(user: User) -> list[cl.Action]:
     acts = [cl.Action(name=name, payload={}, label=label, icon=icon, tooltip=label)
             for name, right, label, _, icon in JOBS if allowed(user, right)]
@@ -201,18 +232,24 @@ async def _ensure_thread_started(name: str) -> None:
         await context.emitter.init_thread(name)
 
 
-async def _name_thread() -> None:
-    """Thread title and metadata: the patient, so that the history lists threads by patient."""
+async def _name_thread(question: str | None = None) -> None:
+    """Thread title and metadata (patient, day, first question), so that the history lists
+    conversations the user can tell apart."""
     from chainlit.data import get_data_layer
 
+    if question and not cl.user_session.get("first_question"):
+        cl.user_session.set("first_question", question)
     layer = get_data_layer()
     pid = cl.user_session.get("patient_id")
     if layer is None or not pid or not getattr(context.session, "has_first_interaction", False):
         return
+    opened = cl.user_session.get("thread_opened") or render.fr_date(utc_now()[:10])
+    cl.user_session.set("thread_opened", opened)
+    first = cl.user_session.get("first_question")
     try:
         await layer.update_thread(thread_id=context.session.thread_id,
-                                  name=cl.user_session.get("patient_label") or pid,
-                                  metadata={"patient_id": pid})
+                                  name=render.thread_title(cl.user_session.get("patient_label") or pid, opened, first),
+                                  metadata={"patient_id": pid, "opened": opened, "first_question": first})
     except Exception as exc:
         log.error("titre de conversation non enregistré : %s", describe(exc))
 
@@ -239,6 +276,9 @@ async def on_chat_resume(thread: dict) -> None:
     if isinstance(meta, str):
         meta = json.loads(meta or "{}")
     pid = meta.get("patient_id")
+    created = str(thread.get("createdAt") or "")[:10]
+    cl.user_session.set("thread_opened", meta.get("opened") or (render.fr_date(created) if created else None))
+    cl.user_session.set("first_question", meta.get("first_question"))
     # Chainlit sends the stored messages to the page *after* this hook returns, replacing what is
     # on screen: what we add must come after them
     asyncio.get_running_loop().create_task(_after_resume(user, pid, replay=not thread.get("steps")))
@@ -343,6 +383,35 @@ async def _clear_screen() -> None:
                                                  "metadata": {}, "name": "", "createdAt": ""})
     session.thread_id = str(uuid.uuid4())
     session.has_first_interaction = False
+    cl.user_session.set("thread_opened", None)
+    cl.user_session.set("first_question", None)
+
+
+#: wait for Chainlit's own writes of the first message (tasks it started) before removing the thread
+DISCARD_SETTLE_S = 0.3
+
+
+async def _discard_thread() -> None:
+    """Forget the thread Chainlit created for a message typed before any patient was opened.
+
+    The session counts as not started again: the thread (same id, so the page's address stays
+    valid) is created again, and named after the patient, only when a patient is actually opened;
+    the messages on screen stay."""
+    from chainlit.data import get_data_layer
+
+    session = context.session
+    if not getattr(session, "has_first_interaction", False):
+        return
+    session.has_first_interaction = False
+    layer = get_data_layer()
+    if layer is None:
+        return
+    await asyncio.sleep(DISCARD_SETTLE_S)
+    try:
+        if not getattr(session, "has_first_interaction", False):  # no patient opened meanwhile
+            await layer.delete_thread(session.thread_id)
+    except Exception as exc:
+        log.error("conversation sans patient non supprimée : %s", describe(exc))
 
 
 async def _open_patient(user: User, patient_id: str, *, replay: bool = True) -> None:
@@ -371,11 +440,12 @@ async def _open_patient(user: User, patient_id: str, *, replay: bool = True) -> 
     docs = await _run(lambda: len(_service().docs.list_documents(Corpus.patients, patient_id)))
     banner = cl.CustomElement(name="PatientBanner", display="inline", props={
         "label": render.patient_label(patient), "details": _banner_details(patient, docs)})
-    await _say(render.patient_banner(patient, docs), elements=[banner])
+    await _say_ephemeral(render.patient_banner(patient, docs), elements=[banner])
     if replay:
         await _replay_history(user, patient_id)
     await _show_pending_draft(user, patient_id)
-    await _say(_role_hint(user), actions=_job_actions(user))
+    await _show_pending_codes(user, patient_id)
+    await _say_ephemeral(_role_hint(user), actions=_job_actions(user))
     await _name_thread()  # again: Chainlit names a new thread after its first message, concurrently
 
 
@@ -391,6 +461,10 @@ def _role_hint(user: User) -> str:
     if allowed(user, Action.search_record):
         return ("Posez une question sur le dossier (ex. « Quel est le traitement de sortie ? ») "
                 "ou choisissez une tâche :")
+    if allowed(user, Action.search_procedures):
+        # what the secretariat may do, and only that (the record itself is not searchable)
+        return ("Vous pouvez interroger les procédures de l'établissement (ex. « Quelle est la préparation pour "
+                "un scanner injecté ? ») ou préparer une convocation pour ce patient :")
     return "Votre profil permet de préparer les convocations de ce patient :"
 
 
@@ -420,8 +494,40 @@ async def _show_pending_draft(user: User, patient_id: str) -> None:
         return
     pending = state.get("pending")
     if pending and isinstance(pending, dict) and pending.get("draft"):
-        await _say("✎ Un brouillon attend encore votre validation :")
-        await _show_draft(user, pending["draft"], mode=pending["draft"].get("mode"))
+        await _say_ephemeral("✎ Un brouillon attend encore votre validation :")
+        await _show_draft(user, pending["draft"], mode=pending["draft"].get("mode"), ephemeral=True)
+
+
+async def _show_pending_codes(user: User, patient_id: str) -> None:
+    """The codes of the last coding not yet accepted or rejected, with their buttons again (after a
+    reload the stored messages come back without buttons and the session has forgotten the codes)."""
+    if not allowed(user, Action.code_cim10):
+        return
+    try:
+        rows = await _run(store.recent_exchanges, user.username, patient_id, 20)
+        decisions = await _run(store.coding_decisions_for, patient_id)
+    except Exception as exc:
+        log.error("codes en attente illisibles : %s", describe(exc))
+        return
+    pending = render.undecided_codes(rows, decisions)
+    if not pending:
+        return
+    cl.user_session.set("coding", {s["code"]: s for s in pending})
+    await _say_ephemeral(f"**Codes CIM-10 encore à décider** ({len(pending)}) : acceptez ou rejetez chacun.")
+    action_sets: dict[str, list[str]] = {}
+    for s in pending:
+        acts = _code_buttons(s["code"])
+        await _say_ephemeral(f"**{render.md_escape(str(s.get('role') or ''))} {render.md_escape(s['code'])}** "
+                             f"{render.md_escape(str(s.get('label') or ''))}", actions=acts)
+        action_sets[s["code"]] = [a.id for a in acts]
+    cl.user_session.set("code_actions", action_sets)
+
+
+def _code_buttons(code: str) -> list[cl.Action]:
+    return [cl.Action(name="code_decision", payload={"code": code, "decision": "accepted"}, label="Accepter",
+                      icon="check", tooltip=f"Accepter {code}"),
+            cl.Action(name="code_decision", payload={"code": code, "decision": "rejected"}, label="Rejeter",
+                      icon="x", tooltip=f"Rejeter {code}")]
 
 
 # =============================================================================== messages
@@ -437,6 +543,10 @@ async def on_message(message: cl.Message) -> None:
     text = clean_user_text(message.content or "").strip()
     if not cl.user_session.get("patient_id"):
         await _picker(user, text)
+        if not cl.user_session.get("patient_id"):
+            # a search or a refusal in the picker is no conversation: Chainlit created a thread
+            # named after the typed text (« P003 » in the history); it is removed
+            await _discard_thread()
         return
     if not text:
         return
@@ -556,6 +666,8 @@ def _citation_elements(citations: list[dict], docs: dict[str, dict]) -> list[cl.
 
 
 def _footer(r: dict) -> str:
+    if r.get("intent") == HELP_INTENT:
+        return ""  # a help message: no evidence to weigh, no mode to state
     lines = []
     flags = list(dict.fromkeys(f for f in r.get("flags") or [] if f))
     weak = [f for f in flags if str(f).lower().startswith("preuves faibles")]
@@ -563,20 +675,21 @@ def _footer(r: dict) -> str:
         lines.append(render.weak_evidence_warning(weak[0] if weak else None))
     flags = [f for f in flags if f not in weak]
     if flags and not r.get("draft"):
-        lines.append("⚠ **Avertissements**\n" + "\n".join(f"- {render.md_escape(str(f))}" for f in flags))
-    notices = list(dict.fromkeys(n for n in r.get("notices") or [] if n))
-    # notes about the answering mode go with the badge; others (scope, role) are shown plainly
-    about_mode = [n for n in notices if "mode" in n.lower() or "modèle" in n.lower()]
-    lines += [f"ℹ {render.md_escape(str(n))}" for n in notices if n not in about_mode]
-    lines.append(_mode_line(r.get("mode"), about_mode))
+        lines.append(render.warning_block("Avertissements", flags))
+    lines += _notice_lines(r.get("notices") or [])
+    lines.append(_mode_line(r.get("mode"), r.get("notices") or []))
     return "\n\n".join(ln for ln in lines if ln)
 
 
+def _notice_lines(notices: list[str]) -> list[str]:
+    """Notes not about the answering mode (scope, role, abandoned draft), shown plainly."""
+    return [f"ℹ {render.md_escape(str(n))}" for n in dict.fromkeys(notices) if n and not is_mode_notice(n)]
+
+
 def _mode_line(mode: str | None, notices: list[str]) -> str:
-    """One discreet line: the mode badge, then the agent's notes about the mode."""
-    bits = [render.mode_badge(mode)] + [render.md_escape(str(n)) for n in dict.fromkeys(notices) if n]
-    bits = [b for b in bits if b]
-    return f"*{' — '.join(bits)}*" if bits else ""
+    """One discreet line stating the mode once, with the agent's reasons for it (e.g. no model)."""
+    badge = render.mode_badge(mode)
+    return f"*{render.md_escape(mode_line(mode, list(notices), base=badge))}*" if badge else ""
 
 
 async def _show_result(user: User, question: str, result: Any) -> None:
@@ -591,14 +704,14 @@ async def _show_result(user: User, question: str, result: Any) -> None:
         await _run(store.save_exchange, user.username, pid, cl.user_session.get("agent_thread"), question,
                    f"Brouillon « {render.DRAFT_KINDS.get(draft.get('kind'), 'document')} » proposé.",
                    {"kind": "draft", "mode": r.get("mode")})
-        await _name_thread()
+        await _name_thread(question)
         return
     if r.get("coding") and not r.get("refused") and not r.get("error"):
         await _show_coding(user, question, r)
-        await _name_thread()
+        await _name_thread(question)
         return
     core = render.split_answer(r.get("answer", ""), flags=r.get("flags") or [], notices=r.get("notices") or [],
-                               mode_line=MODE_LINES.get(r.get("mode") or "extractive"))
+                               mode_line=mode_line(r.get("mode") or "extractive", r.get("notices") or []))
     citations = render.number_citations(r.get("citations") or [])
     docs = {}
     if any(not c.get("highlights") for c in citations):
@@ -613,7 +726,7 @@ async def _show_result(user: User, question: str, result: Any) -> None:
                {"kind": "answer", "mode": r.get("mode"), "weak_evidence": r.get("weak_evidence"),
                 "citations": [{k: c.get(k) for k in ("n", "doc_id", "title", "date", "quote", "start", "end",
                                                       "markdown")} for c in citations]})
-    await _name_thread()
+    await _name_thread(None if r.get("intent") == HELP_INTENT else question)  # "Bonjour" names nothing
 
 
 # ------------------------------------------------------------------------------- CIM-10
@@ -632,21 +745,19 @@ async def _show_coding(user: User, question: str, r: dict) -> None:
     suggestions = coding.get("suggestions") or []
     cl.user_session.set("coding", {s["code"]: s for s in suggestions})
     head = "### Propositions de codage CIM-10\n*Suggestions à valider par le médecin DIM : acceptez ou rejetez chaque code.*"
-    mode_line = _mode_line(r.get("mode"), r.get("notices") or [])
-    content = f"{head}\n\n{table}" + (f"\n\n{mode_line}" if mode_line else "")
+    tail = "\n\n".join(_notice_lines(r.get("notices") or []) + [_mode_line(r.get("mode"), r.get("notices") or [])])
+    content = f"{head}\n\n{table}" + (f"\n\n{tail.strip()}" if tail.strip() else "")
     await _say(content, elements=elements)
     action_sets: dict[str, list[str]] = {}
     for s in suggestions:
-        acts = [cl.Action(name="code_decision", payload={"code": s["code"], "decision": "accepted"},
-                          label="Accepter", icon="check", tooltip=f"Accepter {s['code']}"),
-                cl.Action(name="code_decision", payload={"code": s["code"], "decision": "rejected"},
-                          label="Rejeter", icon="x", tooltip=f"Rejeter {s['code']}")]
+        acts = _code_buttons(s["code"])
         await _say(f"**{render.md_escape(s['role'])} {render.md_escape(s['code'])}** "
                    f"{render.md_escape(render.get(s, 'label', ''))}", actions=acts)
         action_sets[s["code"]] = [a.id for a in acts]
     cl.user_session.set("code_actions", action_sets)
     await _run(store.save_exchange, user.username, pid, cl.user_session.get("agent_thread"), question, content,
                {"kind": "coding", "mode": r.get("mode"),
+                "suggestions": [{k: s.get(k) for k in ("code", "label", "role", "score")} for s in suggestions],
                 "citations": [{k: c.get(k) for k in ("n", "doc_id", "title", "date", "quote", "start", "end",
                                                       "markdown")} for c in cits]})
 
@@ -688,7 +799,8 @@ async def _remove_actions(ids: list[str], for_id: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------- drafts
-async def _show_draft(user: User, draft: dict, *, mode: str | None = None, notices: list[str] = ()) -> None:
+async def _show_draft(user: User, draft: dict, *, mode: str | None = None, notices: list[str] = (),
+                      ephemeral: bool = False) -> None:
     pid = cl.user_session.get("patient_id")
     cl.user_session.set("draft", draft)
     edits: dict = cl.user_session.get("edits") or {}
@@ -696,7 +808,8 @@ async def _show_draft(user: User, draft: dict, *, mode: str | None = None, notic
     md, cits = render.draft_markdown({**shown, "mode": None}, edited=edits.keys())
     docs = await _documents_for(user, pid, {c.get("doc_id", "") for c in cits})
     elements = _citation_elements(cits, docs)
-    extra = _mode_line(mode or draft.get("mode"), list(notices or []))
+    extra = "\n\n".join(_notice_lines(list(notices or [])) + [_mode_line(mode or draft.get("mode"),
+                                                                          list(notices or []))]).strip()
     actions = [
         cl.Action(name="draft_edit", payload={}, label="Modifier une section", icon="pencil"),
         cl.Action(name="draft_validate", payload={}, label="Valider et exporter (DOCX)", icon="check"),
@@ -705,7 +818,8 @@ async def _show_draft(user: User, draft: dict, *, mode: str | None = None, notic
     old = cl.user_session.get("draft_actions") or []
     if old:
         await _remove_actions(old[1], old[0])
-    msg = await _say(md + (f"\n\n{extra}" if extra else ""), elements=elements, actions=actions)
+    say = _say_ephemeral if ephemeral else _say  # shown again at each reopening: not stored again
+    msg = await say(md + (f"\n\n{extra}" if extra else ""), elements=elements, actions=actions)
     cl.user_session.set("draft_actions", [msg.id, [a.id for a in actions]])
 
 
@@ -807,27 +921,30 @@ async def _resume(decision: dict) -> None:
     flags = [f for f in (r.get("flags") or []) if f]
     head = "✓ Brouillon validé." if status == "validated" else "✓ Brouillon modifié puis validé."
     if flags:
-        head += "\n\n⚠ **À vérifier**\n" + "\n".join(f"- {render.md_escape(str(f))}" for f in flags)
-    file_el = await _export_docx(user, draft)
-    if file_el is not None:
-        head += f"\n\nDocument Word prêt : **{file_el.name}** (cliquez pour le télécharger)."
-    await _say(head, elements=[file_el] if file_el is not None else [])
+        head += "\n\n" + render.warning_block("À vérifier", flags)
+    files = await _export_docx(user, draft)
+    if files:
+        head += f"\n\nDocument Word prêt : **{files[0].name}** (cliquez pour le télécharger)."
+    if len(files) > 1:
+        head += (f"\n\nNote pour le service (consignes réservées à l'équipe, hors du courrier au patient) : "
+                 f"**{files[1].name}**.")
+    await _say(head, elements=files)
     await _run(store.save_exchange, user.username, pid, cl.user_session.get("agent_thread"),
                "Validation du brouillon" if status == "validated" else "Modification et validation du brouillon", head,
                {"kind": "draft_decision", "status": status})
 
 
-async def _export_docx(user: User, draft: dict) -> cl.File | None:
+async def _export_docx(user: User, draft: dict) -> list[cl.File]:
     """The validated draft as a Word file element, built in memory.
 
     Why no file: Chainlit copies an element into the session's private files (``<data_dir>/ui/
     .files``, 0700) and its data layer reads ``path`` later, in a task of its own; a temporary
     copy (``/tmp/medassist-docx-*``) was never removed and was readable by other local users."""
     try:
-        docx_bytes = _docx_exporter()
+        docx_bytes, note_bytes = _docx_exporter()
     except ImportError:
         await _say("L'export DOCX n'est pas disponible dans cette installation.")
-        return None
+        return []
     pid = cl.user_session.get("patient_id")
     kind = draft.get("kind", "document")
     name = {"discharge": "lettre_de_liaison", "appointment": "convocation", "summary": "synthese"}.get(kind, "document")
@@ -836,13 +953,17 @@ async def _export_docx(user: User, draft: dict) -> cl.File | None:
 
         model = Draft.model_validate(draft)
         content = await _run(docx_bytes, model, _settings())
+        note = await _run(note_bytes, model, _settings())
     except Exception as exc:
         log.error("export DOCX impossible : %s", describe(exc))
         await _say("✗ L'export DOCX a échoué ; le brouillon validé reste affiché ci-dessus.")
-        return None
+        return []
     await _run(_audit, user, "export_docx", pid, "ok", kind, draft_documents(draft))
-    return cl.File(name=f"{name}_{pid}.docx", content=content, display="inline",
-                   mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    files = [cl.File(name=f"{name}_{pid}.docx", content=content, display="inline", mime=mime)]
+    if note:
+        files.append(cl.File(name=f"note_service_{pid}.docx", content=note, display="inline", mime=mime))
+    return files
 
 
 def draft_documents(draft: dict) -> list[str]:
@@ -851,9 +972,9 @@ def draft_documents(draft: dict) -> list[str]:
 
 
 def _docx_exporter():
-    from tools.drafting.docx_export import docx_bytes
+    from tools.drafting.docx_export import docx_bytes, staff_note_bytes
 
-    return docx_bytes
+    return docx_bytes, staff_note_bytes
 
 
 # ------------------------------------------------------------------------------- jobs
@@ -903,7 +1024,8 @@ async def on_job_appointment(action: cl.Action) -> None:
     if not text:
         await _say("Convocation annulée.")
         return
-    request = text if "convoc" in text.lower() else f"Rédige une convocation : {text}"
+    # "Convocation : <exam, date…>": the router's cue, which the letter's subject never includes
+    request = text if "convoc" in text.lower() else f"Convocation : {text}"
     await _ensure_thread_started(request)
     await _agent_turn(user, request)
 
@@ -924,7 +1046,8 @@ async def on_upload(action: cl.Action) -> None:
         return
     max_mb = _settings().max_upload_mb
     files = await cl.AskFileMessage(
-        content=(f"Déposez le document à ajouter au dossier de **{render.md_escape(cl.user_session.get('patient_label') or pid)}** "
+        content=(f"Déposez le document à ajouter au dossier de "
+                 f"**{render.md_escape(cl.user_session.get('patient_label') or pid)}** "
                  f"(PDF, DOCX, TXT, Markdown ou HTML ; {max_mb:g} Mo au maximum)."),
         accept=UPLOAD_ACCEPT, max_size_mb=max_mb, max_files=5, author=ASSISTANT, timeout=600).send()
     if not files:

@@ -42,6 +42,11 @@ TRANSLATION_OVERRIDES = {
     ("auth", "login", "form", "email", "placeholder"): "prenom.nom",
     ("auth", "login", "errors", "default"): "Identifiant ou mot de passe incorrect.",
     ("auth", "login", "errors", "credentialsSignin"): "Identifiant ou mot de passe incorrect.",
+    # the page shows "<sizeLimit> 20mb"; public/medassist.js turns the hard-coded "mb" into "Mo"
+    ("chat", "fileUpload", "sizeLimit"): "Taille maximale par fichier :",
+    ("chat", "fileUpload", "dragDrop"): "Glissez-déposez le document ici (PDF, DOCX, TXT, Markdown ou HTML)",
+    ("chat", "fileUpload", "errors", "failed"): "Échec de l'envoi du fichier",
+    ("chat", "fileUpload", "errors", "cancelled"): "Envoi annulé :",
 }
 
 

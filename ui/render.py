@@ -246,6 +246,42 @@ def mode_badge(mode: str | None) -> str:
     return MODE_BADGES.get(mode or "", "")
 
 
+_LISTED = re.compile(r"^(?P<head>[^:;\n]{3,80}?)\s*:\s*(?P<items>.+\s;\s.+)$", re.S)
+
+
+def bullet_list(items: Iterable[Any]) -> str:
+    """Markdown bullets, one per item; an item listing several points (``"Informations manquantes :
+    a ; b ; c"``) becomes its label with one sub-bullet per point instead of one run-on line.
+
+    >>> print(bullet_list(["Informations manquantes : lieu ; médecin", "Dose à vérifier"]))
+    - Informations manquantes :
+      - lieu
+      - médecin
+    - Dose à vérifier
+    """
+    out = []
+    for item in dict.fromkeys(str(i).strip() for i in items if i and str(i).strip()):
+        m = _LISTED.match(item)
+        if m:
+            points = [p.strip() for p in m.group("items").split(" ; ") if p.strip()]
+            out.append(f"- {md_escape(m.group('head').strip())} :")
+            out += [f"  - {md_escape(' '.join(p.split()))}" for p in points]
+        else:
+            out.append(f"- {md_escape(' '.join(item.split()))}")
+    return "\n".join(out)
+
+
+def warning_block(title: str, items: Iterable[Any], *, note: str = "") -> str:
+    """``⚠ **title** note`` then the bullets, after a blank line (else some renderers glue them)."""
+    bullets = bullet_list(items)
+    return f"⚠ **{title}**{' ' + note if note else ''}\n\n{bullets}" if bullets else ""
+
+
+def french_page(html: str) -> str:
+    """Chainlit's page template declares ``lang="en"``: screen readers and spell checkers must read French."""
+    return re.sub(r'<html\b([^>]*?)\blang="[^"]*"', r'<html\1lang="fr"', html, count=1)
+
+
 def weak_evidence_warning(message: str | None = None) -> str:
     text = message or "Preuves faibles : aucun passage du dossier ne répond nettement à la question ; vérifiez les sources."
     return f"⚠ **{md_escape(text)}**"
@@ -297,6 +333,25 @@ def coding_markdown(result: Any, *, max_evidence: int = 2, quote_limit: int = 90
             f"- {cell(get(x, 'code'))} {cell(get(x, 'label'), 60)} : {md_escape(str(get(x, 'reason', '')))}"
             for x in excluded[:8]))
     return "\n\n".join(parts), citations
+
+
+def undecided_codes(exchanges: Iterable[Mapping], decisions: Iterable[Mapping]) -> list[dict]:
+    """The suggestions of the latest coding exchange that no decision recorded since has settled
+    (what a reloaded page shows again with its Accepter/Rejeter buttons).
+
+    >>> ex = [{"at": 1, "payload": {"kind": "coding", "suggestions": [{"code": "I50.0"}, {"code": "N17.9"}]}}]
+    >>> undecided_codes(ex, [{"at": 2, "code": "I50.0", "decision": "accepted"}])
+    [{'code': 'N17.9'}]
+    """
+    last = next((e for e in reversed(list(exchanges))
+                 if (e.get("payload") or {}).get("kind") == "coding" and (e.get("payload") or {}).get("suggestions")),
+                None)
+    if last is None:
+        return []
+    at = last.get("at")
+    decided = {str(d.get("code")) for d in decisions
+               if at is None or d.get("at") is None or d.get("at") >= at}
+    return [dict(s) for s in last["payload"]["suggestions"] if str(s.get("code")) not in decided]
 
 
 # --------------------------------------------------------------------------- drafts
@@ -361,11 +416,10 @@ def draft_markdown(draft: Any, *, edited: Iterable[str] = ()) -> tuple[str, list
         parts.append("#### Conciliation médicamenteuse\n\n" + "\n".join(rows))
     missing = list(get(draft, "missing") or [])
     if missing:
-        parts.append("⚠ **Éléments manquants** (à compléter avant envoi)\n" + "\n".join(
-            f"- {md_escape(str(m))}" for m in missing))
+        parts.append(warning_block("Éléments manquants", missing, note="(à compléter avant envoi)"))
     flags = list(get(draft, "flags") or [])
     if flags:
-        parts.append("⚠ **À vérifier**\n" + "\n".join(f"- {md_escape(str(f))}" for f in flags))
+        parts.append(warning_block("À vérifier", flags))
     return "\n\n".join(parts), citations
 
 
@@ -402,6 +456,19 @@ def patient_banner(p: Any, documents: int | None = None) -> str:
     if allergies:
         line += "  \n⚠ Allergies : " + ", ".join(md_escape(str(get(a, "substance"))) for a in allergies)
     return line
+
+
+def thread_title(patient_label: str, opened: str, first_question: str | None = None) -> str:
+    """History entry of a conversation: the patient, the day it was opened, its first question.
+
+    >>> thread_title("LECLERC Bernard · P001", "03/12/2026", "Quel est le traitement de sortie ?")
+    'LECLERC Bernard · P001 · 03/12/2026 · Quel est le traitement de sortie ?'
+    """
+    parts = [patient_label, opened]
+    if first_question:
+        q = " ".join(first_question.split())
+        parts.append(q if len(q) <= 60 else q[:59].rstrip() + "…")
+    return " · ".join(p for p in parts if p)
 
 
 def match_patients(patients: Iterable[Any], query: str, *, limit: int | None = None) -> list[Any]:

@@ -40,10 +40,7 @@ from knowledge.french import fold
 from medassist.access import Action, User, authorize
 from medassist.schemas import Corpus
 from tools.drafting.common import doc_ref, finish
-from tools.drafting.extract import (
-    Record, SourceDoc, latest_treatment, lines, parse_medication, pjson,
-    strip_span,
-)
+from tools.drafting.extract import Record, SourceDoc, latest_treatment, lines, parse_medication, pjson, strip_span
 from tools.drafting.models import REQUEST_DOC, Draft, DraftCitation, DraftError, DraftSection
 
 
@@ -79,9 +76,14 @@ _PRACTITIONER = re.compile(r"\b(?:Dr|Docteur|Pr|Professeur)\.?\s+[A-ZÀ-Ý][\w'�
 _PLACE = re.compile(r"(?:\b(?:\d+(?:er|e|ème)|rez-de-chauss[ée]e)\s+)?"
                     r"\b(?:b[âa]timent|[ée]tage|salle|porte|hall|aile|pavillon|h[ôo]pital de jour|service d[eu']\s?\S+|"
                     r"unit[ée])\b[^,;.\n]*", re.I)
-_LEADING = re.compile(r"^\s*(?:(?:merci de|veuillez|pouvez-vous)\s+)?(?:(?:r[ée]diger|pr[ée]parer|faire|envoyer|"
-                      r"[ée]tablir)\s+)?(?:(?:une|la)\s+)?(?:(?:convocation|convoquer(?:\s+(?:le patient|la patiente))?)"
-                      r"\s*)?(?:(?:pour|à|au|aux)\s+|en vue d['’]\s*)?(?:(?:un|une|le|la|les|des)\s+|l['’])?", re.I)
+#: the request's own words before the exam ("Rédige une convocation : ", "Merci de convoquer la patiente pour une"):
+#: never part of the exam, hence of the letter's subject
+_LEADING = re.compile(r"^\s*(?:(?:merci de|veuillez|pouvez-vous|peux-tu|pourriez-vous|il faut)\s+)?"
+                      r"(?:(?:r[ée]dig(?:er|ez|e)|pr[ée]par(?:er|ez|e)|fai(?:re|tes|s)|envoy(?:er|ez)|envoie|"
+                      r"[ée]tabli(?:r|ssez|s)|g[ée]n[ée]r(?:er|ez|e))\s+)?(?:(?:une|la)\s+)?"
+                      r"(?:(?:convocation|convoquer(?:\s+(?:le patient|la patiente|m\.|mme|monsieur|madame))?)"
+                      r"\s*(?:[:—–-]\s*)?)?(?:(?:pour|à|au|aux)\s+|en vue d['’]\s*)?(?:(?:un|une|le|la|les|des)\s+|l['’])?",
+                      re.I)
 _TRAILING = re.compile(r"(?:\s+|^)(?:le|la|les|à|a|au|avec|par|pour|de|du|chez|en|et|,|;|:|-)+\s*$", re.I)
 
 
@@ -182,9 +184,9 @@ def parse_request(request: str, *, now: datetime | None = None) -> AppointmentRe
     segments.append((pos, len(request)))
     cands = []
     for a, b in segments:
-        seg = request[a:b]
-        lead = _LEADING.match(seg)
-        a2 = a + (lead.end() if lead else 0)
+        a2 = a
+        while (lead := _LEADING.match(request[a2:b])) and lead.end() > 0:  # "Rédige une convocation : Convocation pour"
+            a2 += lead.end()
         seg2 = request[a2:b]
         while True:
             t = _TRAILING.search(seg2)
@@ -228,10 +230,17 @@ def _long_date(d: datetime) -> str:
 
 
 # --------------------------------------------------------------------------- procedures
-_PREP_TITLE = re.compile(r"consigne|preparation|jeune|regime|alimentation|le jour|documents? a apporter|deroulement|"
-                         r"materiel metallique|anticoagulant|antiagregant|arret des traitements|delais d'arret|"
-                         r"fonction renale|glycemie|diabetiques|claustrophob|stimulateur|questionnaire")
+#: sections of a procedure written for the patient (decided from their names): quoted in the letter
+_PREP_TITLE = re.compile(r"consigne|preparation colique|jeune|regime|alimentation|\ble jour\b|la veille|"
+                         r"documents? a apporter|deroulement|materiel metallique|diabetiques|claustrophob|questionnaire|"
+                         r"radioprotection|sortie de seance")
+#: sections written for the care team (thresholds, drug management, radiologist's decisions): they
+#: go to the note for the unit, never to the patient's letter
+_STAFF_TITLE = re.compile(r"fonction renale|anticoagulant|antiagregant|arret des traitements|delais d'arret|glycemie|"
+                          r"stimulateur|gadolinium|hemostase")
 _NOT_PATIENT = re.compile(r"prescription|tracabilite|indicateur|urgence|controle|classement|informations recueillies")
+#: key of the section for the care team (``audience="service"``): shown to the staff, left out of the letter
+STAFF_NOTE = "note_service"
 _ALLERGY_TITLE = re.compile(r"hypersensibilit|allerg")
 _METFORMIN_TITLE = re.compile(r"metformine")
 _STOP_WORDS = {"consultation", "examen", "preparation", "patient", "rendez", "service", "suivi", "controle", "avant",
@@ -326,7 +335,7 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
     else:
         draft.missing.append("Lieu précis (bâtiment, étage, unité) : absent de la demande ; à compléter.")
     draft.sections.append(DraftSection(key="rendez_vous", title="Rendez-vous", text="\n".join(parts), citations=cits))
-    draft.meta.update(recipient=recipient, subject=f"Convocation — {req.exam}", appointment={
+    draft.meta.update(recipient=recipient, subject=subject(req), appointment={
         "exam": req.exam, "category": req.category.key, "datetime": req.when.isoformat(),
         "practitioner": req.practitioner, "place": req.place, "iodinated_contrast": req.iodinated,
     })
@@ -339,6 +348,8 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
                       if re.search(r"\biod|contraste|\bpci\b", fold(f"{a.substance} {a.reaction or ''}"))]
     prep_text: list[str] = []
     prep_cits: list[DraftCitation] = []
+    staff_text: list[str] = []  # the note for the unit (protocol text the patient must not receive)
+    staff_cits: list[DraftCitation] = []
     metformin_secs, allergy_secs = [], []
     if proc is not None:
         draft.meta["procedure"] = {"doc_id": proc.doc_id, "title": proc.title}
@@ -348,11 +359,15 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
                 metformin_secs.append(sec)
             elif _ALLERGY_TITLE.search(t):
                 allergy_secs.append(sec)
+            elif _STAFF_TITLE.search(t) and not _NOT_PATIENT.search(t):
+                tx, cs = _quote_proc_section(proc, sec)
+                staff_text += tx
+                staff_cits += cs
             elif _PREP_TITLE.search(t) and not _NOT_PATIENT.search(t):
                 tx, cs = _quote_proc_section(proc, sec)
                 prep_text += tx
                 prep_cits += cs
-        if not prep_text:  # no section titled for the patient: the retrieved passages themselves
+        if not prep_text and not staff_text:  # no section named for anyone: the retrieved passages themselves
             for h in hits[:2]:
                 c = h.chunk
                 prep_text.append(c.text)
@@ -361,6 +376,9 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
     if prep_text:
         draft.sections.append(DraftSection(key="preparation", title=f"Préparation ({proc.title})",
                                            text="\n".join(prep_text), citations=prep_cits))
+    elif proc is not None:
+        draft.missing.append(f"Consignes au patient : la procédure « {proc.title} » n'a pas de section destinée au "
+                             "patient ; à compléter par le service.")
     else:
         draft.missing.append(f"Consignes de préparation : aucune procédure de l'établissement ne correspond à "
                              f"« {req.exam} » ; à compléter par le service.")
@@ -372,27 +390,47 @@ def build_appointment(svc, patient, req: AppointmentRequest) -> tuple[Draft, lis
         pre_cits += [c for p in (f"allergies[{k}].substance", f"allergies[{k}].reaction") if (c := pjson(patient, p))]
     if req.iodinated and allergy_iodine:
         if allergy_secs:
-            pre_text.append("Antécédent de réaction au produit de contraste iodé : protocole de la procédure, "
-                            "à valider par le radiologue.")
+            staff_text.append("Antécédent de réaction au produit de contraste iodé : protocole de la procédure, "
+                              "à valider par le radiologue.")
             for sec in allergy_secs:
                 tx, cs = _quote_proc_section(proc, sec)
-                pre_text += tx
-                pre_cits += cs
+                staff_text += tx
+                staff_cits += cs
         else:
             draft.missing.append("Allergie aux produits de contraste iodés : aucun protocole de prémédication "
                                  "retrouvé dans les procédures ; avis du radiologue requis.")
         draft.flags.append("Allergie aux produits de contraste iodés : convocation à valider par le radiologue "
                            "avant envoi (prémédication).")
     if req.iodinated:
-        read += _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft)
+        read += _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft, staff_text, staff_cits)
     if pre_text:
         draft.sections.append(DraftSection(key="precautions", title="Précautions particulières",
                                            text="\n".join(pre_text), citations=pre_cits))
+    if staff_text:
+        draft.sections.append(DraftSection(key=STAFF_NOTE, title="Note pour le service (ne pas remettre au patient)",
+                                           text="\n".join(staff_text), citations=staff_cits, audience="service"))
     return draft, read
 
 
-def _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft) -> list[str]:
-    """Metformin in the latest treatment list (iodinated contrast only); returns the document ids read."""
+def is_staff_section(section) -> bool:
+    """A section for the care team only (protocol text): not part of the letter sent to the patient."""
+    get = section.get if isinstance(section, dict) else (lambda k, d=None: getattr(section, k, d))
+    return get("audience") == "service" or get("key") == STAFF_NOTE
+
+
+def subject(req: AppointmentRequest) -> str:
+    """The letter's subject: the exam or the specialty, never the wording of the request."""
+    title = " ".join(req.exam.split())
+    if not title or len(title) > 90 or re.search(r"convoc|r[ée]dig|pr[ée]par|merci|veuillez|\bdemande", fold(title)):
+        title = req.category.label
+    return f"Convocation — {title[0].upper() + title[1:]}"
+
+
+def _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft, staff_text, staff_cits) -> list[str]:
+    """Metformin in the latest treatment list (iodinated contrast only); returns the document ids read.
+
+    The patient's letter says the treatment was found; the procedure's conduct (renal thresholds,
+    when to stop and resume) goes to the note for the unit."""
     from tools.drafting.extract import load_record
 
     record: Record = load_record(svc, patient.id)
@@ -418,10 +456,12 @@ def _metformin(svc, patient, proc, metformin_secs, pre_text, pre_cits, draft) ->
     pre_text.append(met.line)
     pre_cits += ref_cits + [base.doc.cite(met.start, met.end)]
     if metformin_secs:
+        staff_text.append(f"Traitement par metformine : {met.line}")
+        staff_cits.append(base.doc.cite(met.start, met.end))
         for sec in metformin_secs:
             tx, cs = _quote_proc_section(proc, sec)
-            pre_text += tx
-            pre_cits += cs
+            staff_text += tx
+            staff_cits += cs
     else:
         draft.missing.append("Metformine : conduite à tenir non retrouvée dans la procédure ; avis du radiologue requis.")
     return read

@@ -49,6 +49,26 @@ def _env() -> Environment:
                        keep_trailing_newline=True, autoescape=False)
 
 
+#: key and audience of the sections written for the care team only (see tools/drafting/appointment.py)
+STAFF_KEY, STAFF_AUDIENCE = "note_service", "service"
+
+
+def is_staff_section(sec) -> bool:
+    """A section for the care team (protocol text): never printed in the letter sent out."""
+    return getattr(sec, "audience", None) == STAFF_AUDIENCE or getattr(sec, "key", "") == STAFF_KEY
+
+
+def letter_part(draft: Draft) -> Draft:
+    """The draft as sent: without the care team's note, signed by the validating physician when one
+    validated it (``meta["signed_by"]``, set at validation from the users file) rather than by the
+    author of the report the letter quotes."""
+    sections = [s for s in draft.sections if not is_staff_section(s)]
+    meta = dict(draft.meta)
+    if meta.get("signed_by") and draft.kind != "appointment":
+        meta["author"] = meta["signed_by"]
+    return draft.model_copy(update={"sections": sections, "meta": meta})
+
+
 def letter_date(draft: Draft) -> date:
     """Discharge letters are dated on the exit day (they are due that day); other drafts today."""
     if draft.kind == "discharge":
@@ -78,6 +98,7 @@ def sources(draft: Draft) -> list[str]:
 def render_text(draft: Draft, settings: Settings | None = None) -> str:
     """The plain-text letter, rendered by the kind's Jinja2 template."""
     settings = settings or get_settings()
+    draft = letter_part(draft)
     tpl = _env().get_template(TEMPLATES[draft.kind])
     text = tpl.render(draft=draft, settings=settings, letter_date=f"Le {fr_date(letter_date(draft), long=True)}",
                       sources=sources(draft))
@@ -122,12 +143,55 @@ def docx_bytes(draft: Draft, settings: Settings | None = None) -> bytes:
     a temporary copy on disk (it used to be ``/tmp/medassist-docx-*``, never removed and readable
     by other local users) is one more place a patient letter could leak from."""
     settings = settings or get_settings()
+    draft = letter_part(draft)
+    doc = _new_document()
+    # letterhead: hospital on the left, date on the right
+    _letterhead(doc, draft, settings)
+    _body(doc, draft, settings)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def staff_note_bytes(draft: Draft, settings: Settings | None = None) -> bytes | None:
+    """The note for the care team (protocol text left out of the patient's letter), as a Word file;
+    ``None`` when the draft has none."""
+    settings = settings or get_settings()
+    staff = [s for s in draft.sections if is_staff_section(s)]
+    if not staff:
+        return None
+    note = draft.model_copy(update={"sections": staff})
+    doc = _new_document()
+    _letterhead(doc, note, settings)
+    doc.add_heading("Note pour le service — ne pas remettre au patient", level=1)
+    appt = draft.meta.get("appointment") or {}
+    recipient = draft.meta.get("recipient") or []
+    if draft.meta.get("subject"):
+        _para(doc, f"{draft.meta['subject']}" + (f" — {recipient[0]}" if recipient else ""), bold=True)
+    if appt.get("datetime"):
+        _para(doc, f"Rendez-vous du {fr_date(as_date(appt['datetime'][:10]), long=True)}", space_after=8)
+    for sec in staff:
+        for line in sec.text.splitlines():
+            if line.strip():
+                _para(doc, line, space_after=1)
+    doc.add_heading("Sources", level=2)
+    for src in sources(note):
+        _para(doc, f"• {src}", size=9, space_after=0)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def _new_document():
     doc = Document()
     for s in doc.sections:
         s.top_margin, s.bottom_margin, s.left_margin, s.right_margin = Cm(1.8), Cm(1.8), Cm(2.0), Cm(2.0)
     doc.styles["Normal"].font.name = "Calibri"
     doc.styles["Normal"].font.size = Pt(10.5)
-    # letterhead: hospital on the left, date on the right
+    return doc
+
+
+def _letterhead(doc, draft: Draft, settings: Settings) -> None:
     head = doc.add_table(rows=1, cols=2)
     head.alignment = WD_TABLE_ALIGNMENT.CENTER
     left, right = head.rows[0].cells
@@ -140,6 +204,9 @@ def docx_bytes(draft: Draft, settings: Settings | None = None) -> bytes:
     rp.add_run(f"Le {fr_date(letter_date(draft), long=True)}")
     rp.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     _para(doc)
+
+
+def _body(doc, draft: Draft, settings: Settings) -> None:
     # recipient block
     recipient = draft.meta.get("recipient") or []
     if recipient and draft.kind in ("discharge", "appointment"):
@@ -211,6 +278,3 @@ def docx_bytes(draft: Draft, settings: Settings | None = None) -> bytes:
     _para(doc)
     _para(doc, f"Brouillon {mode} préparé par MedAssist à partir du dossier : à relire, compléter et signer par un "
                "professionnel habilité.", italic=True, size=8.5)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
