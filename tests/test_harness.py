@@ -83,7 +83,7 @@ def test_quick_eval_is_the_ci_gate(corpus_service, tmp_path):
     payload = json.loads(res.stdout)  # stderr holds the libraries' warnings
     assert res.exit_code == 0, payload["floor_failures"]
     assert payload["quick"] and payload["floor_failures"] == []
-    assert set(payload["suites"]) == {"retrieval", "coding", "qa", "drafting", "security", "robustness"}
+    assert set(payload["suites"]) == {"retrieval", "coding", "qa", "drafting", "security", "robustness", "structure"}
     assert payload["suites"]["retrieval"]["n"] < 100 and payload["suites"]["coding"]["stays"]["n"] == 6
     rob = payload["suites"]["robustness"]  # 2 styles × 2 patients, reported, not gated (blind set)
     assert list(rob["styles"]) == ["txt_lines", "pdf"] and rob["styles"]["pdf"]["patients"] == ["P001", "P002"]
