@@ -191,20 +191,28 @@ def evaluate_stays(limit: int | None = None) -> dict:
         res = suggest_codes(sources[(g["patient"], g["stay"])])
         lat.append(time.perf_counter() - t)
         codes = res.codes()
-        gold = [g["dp"], *g.get("das", [])]
-        scored.extend((s.score, int(s.code in gold)) for s in res.suggestions)
-        rows.append({"patient": g["patient"], "stay": g["stay"], "dp_gold": g["dp"], "dp": res.dp.code if res.dp else None,
-                     "got": codes, "gold": gold,
-                     "recall5": sum(c in codes[:5] for c in gold) / len(gold),
-                     "recall_all": sum(c in codes for c in gold) / len(gold),
-                     "forbidden": [c for c in g.get("forbidden", []) if c in codes]})
+        scored.extend((s.score, int(s.code in (g["dp"], *g.get("das", [])))) for s in res.suggestions)
+        rows.append({**stay_row(g, codes, res.dp.code if res.dp else None), "got": codes})
+    return {**stay_summary(rows, lat), "calibration": _reliability(scored)}
+
+
+def stay_row(gold: dict, codes: list[str], dp: str | None) -> dict:
+    """One gold stay scored (patient mode): DP, recall of DP + DAS at 5 and overall, forbidden codes."""
+    expected = [gold["dp"], *gold.get("das", [])]
+    return {"patient": gold["patient"], "stay": gold["stay"], "dp_gold": gold["dp"], "dp": dp, "gold": expected,
+            "recall5": sum(c in codes[:5] for c in expected) / len(expected),
+            "recall_all": sum(c in codes for c in expected) / len(expected),
+            "forbidden": [c for c in gold.get("forbidden", []) if c in codes]}
+
+
+def stay_summary(rows: list[dict], latencies_s: list[float]) -> dict:
+    """Rates over scored stays (:func:`stay_row`), the same for the harness and this module."""
     n = max(len(rows), 1)
     return {"n": len(rows), "dp_top1": round(sum(r["dp"] == r["dp_gold"] for r in rows) / n, 3),
             "recall@5": round(sum(r["recall5"] for r in rows) / n, 3),
             "recall_all": round(sum(r["recall_all"] for r in rows) / n, 3),
             "forbidden_suggested": sum(len(r["forbidden"]) for r in rows),
-            "latency_ms_mean": round(statistics.mean(lat) * 1000, 1) if lat else None,
-            "calibration": _reliability(scored), "cases": rows}
+            "latency_ms_mean": round(statistics.mean(latencies_s) * 1000, 1) if latencies_s else None, "cases": rows}
 
 
 # --------------------------------------------------------------------------- calibration fit

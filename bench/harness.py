@@ -112,6 +112,7 @@ def _suite_coding(svc, cases, settings, quick: bool = False) -> dict:
 
 def _coding_stays(svc, limit: int | None = None) -> dict:
     """Patient mode: code each gold stay from its documents (knowledge/eval/coding_stays)."""
+    from bench.coding_eval import stay_row, stay_summary
     from medassist.access import User
     from medassist.schemas import Role
     from tools.coding.patient import code_patient
@@ -126,17 +127,8 @@ def _coding_stays(svc, limit: int | None = None) -> dict:
         lat.append(time.perf_counter() - t)
         codes = [s.code for s in res.suggestions]
         dp = next((s.code for s in res.suggestions if s.role == "DP"), None)
-        gold = [g["dp"], *g.get("das", [])]
-        rows.append({"patient": g["patient"], "stay": g["stay"], "dp_gold": g["dp"], "dp": dp,
-                     "recall5": sum(c in codes[:5] for c in gold) / len(gold),
-                     "recall_all": sum(c in codes for c in gold) / len(gold),
-                     "forbidden": [c for c in g.get("forbidden", []) if c in codes]})
-    n = max(len(rows), 1)
-    return {"n": len(rows), "dp_top1": round(sum(r["dp"] == r["dp_gold"] for r in rows) / n, 3),
-            "recall@5": round(sum(r["recall5"] for r in rows) / n, 3),
-            "recall_all": round(sum(r["recall_all"] for r in rows) / n, 3),
-            "forbidden_suggested": sum(len(r["forbidden"]) for r in rows),
-            "latency_ms_mean": round(statistics.mean(lat) * 1000, 1) if lat else None, "cases": rows}
+        rows.append(stay_row(g, codes, dp))
+    return stay_summary(rows, lat)
 
 
 def _suite_qa(svc, cases, settings, quick: bool = False) -> dict:
