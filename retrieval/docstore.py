@@ -36,24 +36,32 @@ patients = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+def _document_columns() -> list[Column]:
+    """The columns a document row holds, for the current table and its kept versions (a Column
+    belongs to one table: each table gets fresh ones)."""
+    return [
+        Column("title", Text, nullable=False),
+        Column("doc_type", String(64), nullable=False),
+        Column("date", String(10)),
+        Column("author", Text),
+        Column("stay_id", String(32)),
+        Column("source_name", Text, nullable=False),
+        Column("content_hash", String(64), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("blocks", Text, nullable=False),  # JSON [[start, end, page, ocr], …] (ocr since INDEX_VERSION 5)
+        Column("pages", Integer, nullable=False),
+        Column("chunks", Integer, nullable=False),
+        Column("ingested_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
 documents = Table(
     "documents",
     metadata,
     Column("corpus", String(16), primary_key=True),
     Column("patient_key", String(64), primary_key=True),  # patient id, "" for procedures
     Column("doc_id", String(128), primary_key=True),
-    Column("title", Text, nullable=False),
-    Column("doc_type", String(64), nullable=False),
-    Column("date", String(10)),
-    Column("author", Text),
-    Column("stay_id", String(32)),
-    Column("source_name", Text, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("blocks", Text, nullable=False),  # JSON [[start, end, page, ocr], …] (ocr since INDEX_VERSION 5)
-    Column("pages", Integer, nullable=False),
-    Column("chunks", Integer, nullable=False),
-    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    *_document_columns(),
 )
 
 
@@ -66,18 +74,7 @@ document_versions = Table(
     Column("patient_key", String(64), primary_key=True),
     Column("doc_id", String(128), primary_key=True),
     Column("version", Integer, primary_key=True),  # 1, 2, … per document, oldest first
-    Column("title", Text, nullable=False),
-    Column("doc_type", String(64), nullable=False),
-    Column("date", String(10)),
-    Column("author", Text),
-    Column("stay_id", String(32)),
-    Column("source_name", Text, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("blocks", Text, nullable=False),
-    Column("pages", Integer, nullable=False),
-    Column("chunks", Integer, nullable=False),
-    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    *_document_columns(),
     Column("archived_at", DateTime(timezone=True), nullable=False),
     Column("reason", String(16), nullable=False),  # "replaced" | "deleted"
 )
