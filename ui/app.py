@@ -514,11 +514,17 @@ async def _show_pending_codes(user: User, patient_id: str) -> None:
         return
     cl.user_session.set("coding", {s["code"]: s for s in pending})
     await _say_ephemeral(f"**Codes CIM-10 encore à décider** ({len(pending)}) : acceptez ou rejetez chacun.")
+    await _offer_code_buttons(pending, _say_ephemeral)
+
+
+async def _offer_code_buttons(suggestions: list[dict], say) -> None:
+    """One message per code with its Accepter/Rejeter buttons (``say``: saved or on-screen only);
+    the button ids are kept so that a decision removes them."""
     action_sets: dict[str, list[str]] = {}
-    for s in pending:
+    for s in suggestions:
         acts = _code_buttons(s["code"])
-        await _say_ephemeral(f"**{render.md_escape(str(s.get('role') or ''))} {render.md_escape(s['code'])}** "
-                             f"{render.md_escape(str(s.get('label') or ''))}", actions=acts)
+        await say(f"**{render.md_escape(str(s.get('role') or ''))} {render.md_escape(s['code'])}** "
+                  f"{render.md_escape(str(s.get('label') or ''))}", actions=acts)
         action_sets[s["code"]] = [a.id for a in acts]
     cl.user_session.set("code_actions", action_sets)
 
@@ -748,13 +754,7 @@ async def _show_coding(user: User, question: str, r: dict) -> None:
     tail = "\n\n".join(_notice_lines(r.get("notices") or []) + [_mode_line(r.get("mode"), r.get("notices") or [])])
     content = f"{head}\n\n{table}" + (f"\n\n{tail.strip()}" if tail.strip() else "")
     await _say(content, elements=elements)
-    action_sets: dict[str, list[str]] = {}
-    for s in suggestions:
-        acts = _code_buttons(s["code"])
-        await _say(f"**{render.md_escape(s['role'])} {render.md_escape(s['code'])}** "
-                   f"{render.md_escape(render.get(s, 'label', ''))}", actions=acts)
-        action_sets[s["code"]] = [a.id for a in acts]
-    cl.user_session.set("code_actions", action_sets)
+    await _offer_code_buttons(suggestions, _say)
     await _run(store.save_exchange, user.username, pid, cl.user_session.get("agent_thread"), question, content,
                {"kind": "coding", "mode": r.get("mode"),
                 "suggestions": [{k: s.get(k) for k in ("code", "label", "role", "score")} for s in suggestions],
